@@ -1,0 +1,20 @@
+// Writes include/reftoken.h from the `///` docs of src/ffi with cbindgen. The header is
+// committed; CI regenerates it and fails when it differs.
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
+    let config =
+        cbindgen::Config::from_file(format!("{crate_dir}/cbindgen.toml")).expect("cbindgen.toml");
+    // Only src/ffi is the C ABI; the core's public constants are Rust API, not C API.
+    // cbindgen follows the `mod` items of src/ffi/mod.rs.
+    let builder = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(format!("{crate_dir}/src/ffi/mod.rs"));
+    match builder.generate() {
+        Ok(bindings) => {
+            bindings.write_to_file(format!("{crate_dir}/include/reftoken.h"));
+        }
+        Err(e) => panic!("cbindgen failed: {e}"),
+    }
+}

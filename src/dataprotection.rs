@@ -1,0 +1,1 @@
+//! ASP.NET Core Data Protection (work in progress in this change).

@@ -1,0 +1,660 @@
+//! Grants: parse a `Data` column, read its fields, build and serialize a new token, and
+//! introspect.
+
+use std::ffi::{c_char, c_void};
+
+use super::reftoken_status::{self, *};
+use super::{
+    Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
+};
+use crate::grant::{self, Claim, Token};
+use crate::instant::Instant;
+use crate::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
+use crate::{Error, json, key};
+
+/// A parsed reference token (IdentityServer's `Token`), from a `Data` column or built with
+/// `reftoken_grant_new`. Free it with `reftoken_grant_free`. Functions that take a `const`
+/// grant may be called from several threads at once; the `reftoken_grant_set_*` and
+/// `reftoken_grant_add_*` functions must not run concurrently with any other use of the same
+/// grant.
+pub struct reftoken_grant {
+    _private: [u8; 0],
+}
+
+impl Opaque for Token {
+    type C = reftoken_grant;
+}
+
+/// A borrowed UTF-8 string: `len` bytes at `ptr`, no NUL needed. `ptr` may be NULL when
+/// `len` is 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reftoken_str {
+    /// The first byte.
+    pub ptr: *const c_char,
+    /// The length in bytes.
+    pub len: usize,
+}
+
+impl reftoken_str {
+    fn from_str(s: Option<&str>) -> Self {
+        match s {
+            Some(s) => reftoken_str {
+                ptr: s.as_ptr().cast(),
+                len: s.len(),
+            },
+            None => reftoken_str {
+                ptr: std::ptr::null(),
+                len: 0,
+            },
+        }
+    }
+}
+
+/// The caller is an API resource authenticated with its secret.
+pub const REFTOKEN_CALLER_API: u32 = 1;
+/// The caller is a client authenticated with its secret.
+pub const REFTOKEN_CALLER_CLIENT: u32 = 2;
+
+/// Who asks for introspection.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reftoken_caller {
+    /// `REFTOKEN_CALLER_API` or `REFTOKEN_CALLER_CLIENT`.
+    pub kind: u32,
+    /// The API resource's name, or the client id.
+    pub name: reftoken_str,
+    /// For an API: its scopes, separated by spaces. The token is active for the API only if
+    /// it carries one of them, and `scope` lists only these. Ignored for clients.
+    pub scopes: reftoken_str,
+}
+
+/// Reproduce the newest supported IdentityServer (Duende 7.3 and later, 7.4.x).
+pub const REFTOKEN_IDENTITYSERVER_LATEST: u32 = 0;
+/// IdentityServer4 4.x: no `iat`, no `cnf`, no typed doubles; stored `iss`/`nbf`/`iat`/`exp`
+/// claims are merged with the generated ones.
+pub const REFTOKEN_IDENTITYSERVER_4: u32 = 40_000;
+/// Duende 5.0 to 6.1.0: adds `iat`.
+pub const REFTOKEN_DUENDE_5_0: u32 = 50_000;
+/// Duende 6.1.1 to 6.2: `double` claims are numbers.
+pub const REFTOKEN_DUENDE_6_1: u32 = 60_100;
+/// Duende 6.3 to 7.0: adds `cnf`.
+pub const REFTOKEN_DUENDE_6_3: u32 = 60_300;
+/// Duende 7.1 and 7.2: stored claims named `iss`, `nbf`, `iat`, `exp` are dropped.
+pub const REFTOKEN_DUENDE_7_1: u32 = 70_100;
+/// Duende 7.3 and later: the `json` value type matches case-insensitively.
+pub const REFTOKEN_DUENDE_7_3: u32 = 70_300;
+
+/// Asked with a client id (not NUL-terminated); returns whether that client exists and is
+/// enabled. Called on the thread that called into the library, possibly more than once per
+/// call; it must not call back into the library with the same grant being mutated.
+pub type reftoken_client_enabled_fn = Option<
+    unsafe extern "C" fn(ctx: *mut c_void, client_id: *const c_char, client_id_len: usize) -> bool,
+>;
+
+/// How to introspect. Pass NULL for the defaults (newest IdentityServer, every client
+/// enabled). Zero-initialise and set what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reftoken_options {
+    /// One of the `REFTOKEN_IDENTITYSERVER_*` / `REFTOKEN_DUENDE_*` values; 0 for the newest.
+    pub identityserver_version: u32,
+    /// IdentityServer requires the token's client to exist and be enabled. NULL: every
+    /// client counts as enabled.
+    pub client_enabled: reftoken_client_enabled_fn,
+    /// Passed to `client_enabled` untouched.
+    pub client_enabled_ctx: *mut c_void,
+}
+
+/// The token is active.
+pub const REFTOKEN_ACTIVE: u32 = 0;
+/// Inactive: `now > CreationTime + Lifetime`.
+pub const REFTOKEN_INACTIVE_EXPIRED: u32 = 1;
+/// Inactive: the token's client is unknown or disabled.
+pub const REFTOKEN_INACTIVE_CLIENT_DISABLED: u32 = 2;
+/// Inactive: an API caller, and none of the token's scopes is the API's.
+pub const REFTOKEN_INACTIVE_NO_MATCHING_SCOPE: u32 = 3;
+/// Inactive: a client caller, and the token belongs to another client.
+pub const REFTOKEN_INACTIVE_OTHER_CLIENT: u32 = 4;
+
+/// The outcome of introspection without JSON. The strings borrow from the grant and stay
+/// valid until it is freed or mutated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct reftoken_verdict {
+    /// Whether the token is active for the caller.
+    pub active: bool,
+    /// `REFTOKEN_ACTIVE` or one of the `REFTOKEN_INACTIVE_*` reasons.
+    pub reason: u32,
+    /// The `exp` value: Unix seconds of `CreationTime + Lifetime`, rounded down.
+    pub expiration: i64,
+    /// The `sub` claim (`ptr` NULL when absent).
+    pub subject: reftoken_str,
+    /// The token's client id (`ptr` NULL when absent).
+    pub client_id: reftoken_str,
+}
+
+/// Parses a `Data` column (a version-1 container or an IdentityServer4 version-0 payload)
+/// into a new grant, stored in `*out`. The caller owns it and frees it with
+/// `reftoken_grant_free`. On failure `*out` is set to NULL.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+/// `REFTOKEN_INPUT_TOO_LARGE` (over 1 MiB, or over 10000 claims); `REFTOKEN_MALFORMED_INPUT`
+/// (not a container or not a token); `REFTOKEN_UNSUPPORTED_VERSION`;
+/// `REFTOKEN_DATA_PROTECTED` (the payload is protected with ASP.NET Core Data Protection:
+/// use `reftoken_grant_parse_protected`). Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_parse(
+    data: *const c_char,
+    data_len: usize,
+    out: *mut *mut reftoken_grant,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_parse", || {
+        check_null!(out);
+        // SAFETY: checked non-null; cleared first so that failures leave NULL.
+        unsafe { *out = std::ptr::null_mut() };
+        let text = try_str!(data, data_len);
+        let token = try_core!(grant::read_token(text));
+        // SAFETY: checked non-null.
+        unsafe { *out = token.into_c() };
+        REFTOKEN_OK
+    })
+}
+
+/// Parses the `Token` JSON itself (the container's payload) into a new grant in `*out`.
+/// Statuses as `reftoken_grant_parse`, without `REFTOKEN_DATA_PROTECTED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_parse_token_json(
+    json_text: *const c_char,
+    json_len: usize,
+    out: *mut *mut reftoken_grant,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_parse_token_json", || {
+        check_null!(out);
+        // SAFETY: checked non-null.
+        unsafe { *out = std::ptr::null_mut() };
+        let text = try_str!(json_text, json_len);
+        let token = try_core!(Token::from_json(text));
+        // SAFETY: checked non-null.
+        unsafe { *out = token.into_c() };
+        REFTOKEN_OK
+    })
+}
+
+/// Creates a new reference token for `client_id`, issued by `issuer`, created at
+/// `creation_time` (Unix seconds) and living `lifetime` seconds, with no claims or
+/// audiences yet; add them with `reftoken_grant_add_claim` and `reftoken_grant_add_audience`.
+/// IdentityServer's own tokens also carry a `client_id` claim and one `scope` claim per scope.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+/// `REFTOKEN_INVALID_ARGUMENT` (negative lifetime, or a time outside years 1 to 9999).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_new(
+    client_id: *const c_char,
+    client_id_len: usize,
+    issuer: *const c_char,
+    issuer_len: usize,
+    creation_time: i64,
+    lifetime: i32,
+    out: *mut *mut reftoken_grant,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_new", || {
+        check_null!(out);
+        // SAFETY: checked non-null.
+        unsafe { *out = std::ptr::null_mut() };
+        let client = try_str!(client_id, client_id_len);
+        let iss = try_str!(issuer, issuer_len);
+        if lifetime < 0 {
+            return fail(Error::InvalidArgument("lifetime must not be negative"));
+        }
+        // .NET's DateTime range: 0001-01-01 to 9999-12-31.
+        if !(-62_135_596_800..=253_402_300_799).contains(&creation_time) {
+            return fail(Error::InvalidArgument(
+                "creation time outside years 1 to 9999",
+            ));
+        }
+        let token = Token {
+            client_id: Some(client.to_owned()),
+            issuer: Some(iss.to_owned()),
+            creation_time: Instant::from_unix_seconds(creation_time),
+            lifetime,
+            ..Token::default()
+        };
+        // SAFETY: checked non-null.
+        unsafe { *out = token.into_c() };
+        REFTOKEN_OK
+    })
+}
+
+/// Frees a grant. NULL is ignored. The grant must not be used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_free(grant: *mut reftoken_grant) {
+    ffi_boundary("reftoken_grant_free", || {
+        // SAFETY: the caller passes NULL or a live grant it owns.
+        unsafe { Token::free(grant) }
+    })
+}
+
+fn token_mut<'a>(grant: *mut reftoken_grant) -> Option<&'a mut Token> {
+    // SAFETY: the caller passes NULL or a live grant it owns exclusively for this call.
+    unsafe { grant.cast::<Token>().as_mut() }
+}
+
+/// Appends a claim. `value_type` is a `ClaimValueTypes` URI such as
+/// `http://www.w3.org/2001/XMLSchema#integer64`, or `json`; empty (or NULL with length 0)
+/// for a plain string. Claims are kept in the order added, which the introspection response
+/// follows.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+/// `REFTOKEN_INPUT_TOO_LARGE` (over 10000 claims).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_add_claim(
+    grant: *mut reftoken_grant,
+    claim_type: *const c_char,
+    claim_type_len: usize,
+    value: *const c_char,
+    value_len: usize,
+    value_type: *const c_char,
+    value_type_len: usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_add_claim", || {
+        check_null!(grant);
+        let t = try_str!(claim_type, claim_type_len);
+        let v = try_str!(value, value_len);
+        let vt = try_str!(value_type, value_type_len);
+        let token = token_mut(grant).expect("checked non-null");
+        try_core!(Error::check_len(
+            "claim count",
+            token.claims.len() + 1,
+            crate::limits::MAX_CLAIMS
+        ));
+        token.claims.push(Claim::typed(t, v, vt));
+        REFTOKEN_OK
+    })
+}
+
+/// Appends an audience (`aud`). Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` or
+/// `REFTOKEN_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_add_audience(
+    grant: *mut reftoken_grant,
+    audience: *const c_char,
+    audience_len: usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_add_audience", || {
+        check_null!(grant);
+        let a = try_str!(audience, audience_len);
+        token_mut(grant)
+            .expect("checked non-null")
+            .audiences
+            .push(a.to_owned());
+        REFTOKEN_OK
+    })
+}
+
+/// Sets the confirmation (`cnf`) as JSON text, such as `{"x5t#S256":"..."}`; length 0
+/// clears it. Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
+/// `REFTOKEN_MALFORMED_INPUT` (not a JSON value).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_set_confirmation(
+    grant: *mut reftoken_grant,
+    cnf_json: *const c_char,
+    cnf_json_len: usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_set_confirmation", || {
+        check_null!(grant);
+        let c = try_str!(cnf_json, cnf_json_len);
+        if !c.is_empty() && !json::validate(c) {
+            return fail(Error::malformed("confirmation", "not a JSON value"));
+        }
+        token_mut(grant).expect("checked non-null").confirmation =
+            (!c.is_empty()).then(|| c.to_owned());
+        REFTOKEN_OK
+    })
+}
+
+/// Sets the description; length 0 clears it. Returns `REFTOKEN_OK`,
+/// `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_set_description(
+    grant: *mut reftoken_grant,
+    description: *const c_char,
+    description_len: usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_set_description", || {
+        check_null!(grant);
+        let d = try_str!(description, description_len);
+        token_mut(grant).expect("checked non-null").description =
+            (!d.is_empty()).then(|| d.to_owned());
+        REFTOKEN_OK
+    })
+}
+
+/// Text fields of a grant, for `reftoken_grant_field`.
+pub const REFTOKEN_FIELD_SUBJECT_ID: u32 = 1;
+/// The `sid` claim: the row's `SessionId`.
+pub const REFTOKEN_FIELD_SESSION_ID: u32 = 2;
+/// The token's `ClientId`: the row's `ClientId`.
+pub const REFTOKEN_FIELD_CLIENT_ID: u32 = 3;
+/// The token's `Description`: the row's `Description`.
+pub const REFTOKEN_FIELD_DESCRIPTION: u32 = 4;
+/// The token's `Issuer`.
+pub const REFTOKEN_FIELD_ISSUER: u32 = 5;
+/// The token's `Confirmation` (JSON text).
+pub const REFTOKEN_FIELD_CONFIRMATION: u32 = 6;
+/// The row's `CreationTime` as IdentityServer writes it (ISO 8601, UTC).
+pub const REFTOKEN_FIELD_CREATION_TIME: u32 = 7;
+/// The row's `Expiration` (`CreationTime + Lifetime`), ISO 8601, UTC.
+pub const REFTOKEN_FIELD_EXPIRATION: u32 = 8;
+
+/// Copies a text field of the grant (one of `REFTOKEN_FIELD_*`) into `out`: the values of a
+/// `PersistedGrants` row besides `Key`, `Type` and `Data`. `SubjectId` is the `sub` claim
+/// and `SessionId` the `sid` claim, as IdentityServer writes them.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_ARGUMENT` (unknown
+/// field); `REFTOKEN_NOT_FOUND` (the grant has no such value: store NULL);
+/// `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_field(
+    grant: *const reftoken_grant,
+    field: u32,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_field", || {
+        let token = try_ref!(Token, grant);
+        let mut buf = String::new();
+        let value: Option<&str> = match field {
+            REFTOKEN_FIELD_SUBJECT_ID => token.subject_id(),
+            REFTOKEN_FIELD_SESSION_ID => token.session_id(),
+            REFTOKEN_FIELD_CLIENT_ID => token.client_id.as_deref(),
+            REFTOKEN_FIELD_DESCRIPTION => token.description.as_deref(),
+            REFTOKEN_FIELD_ISSUER => token.issuer.as_deref(),
+            REFTOKEN_FIELD_CONFIRMATION => token.confirmation.as_deref(),
+            REFTOKEN_FIELD_CREATION_TIME | REFTOKEN_FIELD_EXPIRATION => {
+                let t = if field == REFTOKEN_FIELD_CREATION_TIME {
+                    token.creation_time
+                } else {
+                    token.expiration()
+                };
+                crate::instant::format(t, &mut buf);
+                Some(buf.as_str())
+            }
+            _ => return fail(Error::InvalidArgument("unknown grant field")),
+        };
+        match value {
+            // SAFETY: caller's buffer contract.
+            Some(v) => unsafe { write_out(v.as_bytes(), out, out_cap, out_len) },
+            None => {
+                if !out_len.is_null() {
+                    // SAFETY: checked non-null.
+                    unsafe { *out_len = 0 };
+                }
+                fail_with(REFTOKEN_NOT_FOUND, "the grant has no such value")
+            }
+        }
+    })
+}
+
+/// Unix seconds of the token's `CreationTime`, rounded down; 0 for a NULL grant.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_creation_time(grant: *const reftoken_grant) -> i64 {
+    ffi_boundary("reftoken_grant_creation_time", || {
+        // SAFETY: NULL or a live grant.
+        unsafe { Token::as_ref(grant) }.map_or(0, |t| t.creation_time.unix_seconds())
+    })
+}
+
+/// Unix seconds of `CreationTime + Lifetime` (the `exp` claim), rounded down; 0 for a NULL
+/// grant.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_expiration(grant: *const reftoken_grant) -> i64 {
+    ffi_boundary("reftoken_grant_expiration", || {
+        // SAFETY: NULL or a live grant.
+        unsafe { Token::as_ref(grant) }.map_or(0, |t| t.expiration().unix_seconds())
+    })
+}
+
+/// Serializes the token exactly as IdentityServer's `PersistentGrantSerializer` does (the
+/// container's payload, without the container).
+///
+/// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_BUFFER_TOO_SMALL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_token_json(
+    grant: *const reftoken_grant,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_token_json", || {
+        let token = try_ref!(Token, grant);
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(token.to_json().as_bytes(), out, out_cap, out_len) }
+    })
+}
+
+/// The `Data` column IdentityServer writes for this token with Data Protection off:
+/// `{"PersistentGrantDataContainerVersion":1,"DataProtected":false,"Payload":"..."}`.
+/// For protected rows use `reftoken_grant_data_protected`.
+///
+/// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_BUFFER_TOO_SMALL`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_data(
+    grant: *const reftoken_grant,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_data", || {
+        let token = try_ref!(Token, grant);
+        let data = grant::seal_data(&token.to_json(), false);
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
+    })
+}
+
+pub(crate) struct CallerArgs<'a> {
+    kind: u32,
+    name: &'a str,
+    scopes: Vec<&'a str>,
+}
+
+impl<'a> CallerArgs<'a> {
+    pub(crate) fn caller(&'a self) -> Caller<'a> {
+        if self.kind == REFTOKEN_CALLER_API {
+            Caller::Api {
+                name: self.name,
+                scopes: &self.scopes,
+            }
+        } else {
+            Caller::Client { id: self.name }
+        }
+    }
+}
+
+/// Converts a caller and options from C. The closure given to `with` sees the Rust values.
+///
+/// # Safety
+/// `caller` must point to a valid `reftoken_caller` whose strings are valid; `options` must
+/// be NULL or valid.
+pub(crate) unsafe fn with_caller<R>(
+    caller: *const reftoken_caller,
+    options: *const reftoken_options,
+    with: impl FnOnce(&Caller<'_>, &Options<'_>) -> R,
+) -> Result<R, reftoken_status> {
+    // SAFETY: the caller promises a valid pointer or NULL.
+    let c = unsafe { caller.as_ref() }
+        .ok_or_else(|| fail_with(REFTOKEN_NULL_ARGUMENT, "argument `caller` is NULL"))?;
+    if c.kind != REFTOKEN_CALLER_API && c.kind != REFTOKEN_CALLER_CLIENT {
+        return Err(fail(Error::InvalidArgument(
+            "caller kind must be REFTOKEN_CALLER_API or REFTOKEN_CALLER_CLIENT",
+        )));
+    }
+    // SAFETY: the caller promises valid strings.
+    let name = unsafe { super::str_arg(c.name.ptr, c.name.len, "caller.name") }?;
+    // SAFETY: as above.
+    let scopes = unsafe { super::str_arg(c.scopes.ptr, c.scopes.len, "caller.scopes") }?;
+    let args = CallerArgs {
+        kind: c.kind,
+        name,
+        scopes: scopes.split(' ').filter(|s| !s.is_empty()).collect(),
+    };
+    // SAFETY: NULL or valid.
+    let o = unsafe { options.as_ref() }.copied();
+    let version = match o.map_or(REFTOKEN_IDENTITYSERVER_LATEST, |o| o.identityserver_version) {
+        REFTOKEN_IDENTITYSERVER_LATEST | REFTOKEN_DUENDE_7_3 => IdentityServerVersion::Duende7_3,
+        REFTOKEN_DUENDE_7_1 => IdentityServerVersion::Duende7_1,
+        REFTOKEN_DUENDE_6_3 => IdentityServerVersion::Duende6_3,
+        REFTOKEN_DUENDE_6_1 => IdentityServerVersion::Duende6_1,
+        REFTOKEN_DUENDE_5_0 => IdentityServerVersion::Duende5_0,
+        REFTOKEN_IDENTITYSERVER_4 => IdentityServerVersion::IdentityServer4,
+        _ => {
+            return Err(fail(Error::InvalidArgument(
+                "unknown identityserver_version",
+            )));
+        }
+    };
+    let callback = o.and_then(|o| o.client_enabled.map(|f| (f, o.client_enabled_ctx)));
+    let check = move |id: &str| match callback {
+        // SAFETY: the C caller supplied this callback and context for exactly this use.
+        Some((f, ctx)) => unsafe { f(ctx, id.as_ptr().cast(), id.len()) },
+        None => true,
+    };
+    let opts = Options {
+        version,
+        client_enabled: callback
+            .is_some()
+            .then_some(&check as &dyn Fn(&str) -> bool),
+    };
+    Ok(with(&args.caller(), &opts))
+}
+
+/// Builds the RFC 7662 response IdentityServer's introspection endpoint returns for this
+/// token, asked by `caller` at `now` (Unix seconds): `{"active":false}` when inactive,
+/// else the claims, `"active":true` and `scope`, byte for byte as IdentityServer writes
+/// them. `options` may be NULL.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (caller
+/// strings); `REFTOKEN_INVALID_ARGUMENT` (caller kind or IdentityServer version);
+/// `REFTOKEN_MALFORMED_INPUT` (a claim named `active`, which IdentityServer cannot answer
+/// either); `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_introspect(
+    grant: *const reftoken_grant,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_introspect", || {
+        let token = try_ref!(Token, grant);
+        check_null!(out_len);
+        // SAFETY: forwarded pointer contracts.
+        let body = match unsafe {
+            with_caller(caller, options, |c, o| {
+                introspection::respond(token, c, Instant::from_unix_seconds(now), o)
+            })
+        } {
+            Ok(r) => try_core!(r),
+            Err(status) => return status,
+        };
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+    })
+}
+
+/// Parses a `Data` column and builds the introspection response in one call; see
+/// `reftoken_grant_parse` and `reftoken_introspect` for the statuses.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_introspect_data(
+    data: *const c_char,
+    data_len: usize,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_introspect_data", || {
+        let text = try_str!(data, data_len);
+        check_null!(out_len);
+        let token = try_core!(grant::read_token(text));
+        // SAFETY: forwarded pointer contracts.
+        let body = match unsafe {
+            with_caller(caller, options, |c, o| {
+                introspection::respond(&token, c, Instant::from_unix_seconds(now), o)
+            })
+        } {
+            Ok(r) => try_core!(r),
+            Err(status) => return status,
+        };
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+    })
+}
+
+/// Decides whether the token is active for `caller` at `now` (Unix seconds) without
+/// building JSON, and fills `*out`. `options` may be NULL.
+///
+/// Returns `REFTOKEN_OK` (whether active or not: see `out->active`);
+/// `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_evaluate(
+    grant: *const reftoken_grant,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out: *mut reftoken_verdict,
+) -> reftoken_status {
+    ffi_boundary("reftoken_evaluate", || {
+        let token = try_ref!(Token, grant);
+        check_null!(out);
+        // SAFETY: forwarded pointer contracts.
+        let v = match unsafe {
+            with_caller(caller, options, |c, o| {
+                introspection::evaluate(token, c, Instant::from_unix_seconds(now), o)
+            })
+        } {
+            Ok(v) => v,
+            Err(status) => return status,
+        };
+        let verdict = reftoken_verdict {
+            active: v.active(),
+            reason: match v.status {
+                Ok(()) => REFTOKEN_ACTIVE,
+                Err(Inactive::Expired) => REFTOKEN_INACTIVE_EXPIRED,
+                Err(Inactive::ClientDisabled) => REFTOKEN_INACTIVE_CLIENT_DISABLED,
+                Err(Inactive::NoMatchingScope) => REFTOKEN_INACTIVE_NO_MATCHING_SCOPE,
+                Err(Inactive::OtherClient) => REFTOKEN_INACTIVE_OTHER_CLIENT,
+            },
+            expiration: v.expiration,
+            subject: reftoken_str::from_str(v.subject),
+            client_id: reftoken_str::from_str(v.client_id),
+        };
+        // SAFETY: checked non-null.
+        unsafe { *out = verdict };
+        REFTOKEN_OK
+    })
+}
+
+/// The `PersistedGrants` key of `handle` for a reference token; the same as
+/// `reftoken_store_key(handle, "reference_token")`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_reference_token_key(
+    handle: *const c_char,
+    handle_len: usize,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_reference_token_key", || {
+        let h = try_str!(handle, handle_len);
+        let k = try_core!(key::store_key(h, key::REFERENCE_TOKEN));
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(k.as_bytes(), out, out_cap, out_len) }
+    })
+}

@@ -1,0 +1,378 @@
+//! The C ABI. Thin by design: each entry point checks and converts its arguments with the
+//! helpers here, calls the core, and maps the result to a [`reftoken_status`]. Every body
+//! runs inside [`ffi_boundary`], so no panic ever unwinds into C.
+//!
+//! Conventions (see the header for the full text): text in as `(const char *ptr, size_t len)`
+//! UTF-8 without a NUL; text out into `(char *out, size_t out_cap, size_t *out_len)`: on
+//! success `*out_len` bytes are written, followed by a NUL when `out_cap > *out_len`; when the
+//! buffer is too small nothing is written, `*out_len` is the length needed and the status is
+//! `REFTOKEN_BUFFER_TOO_SMALL`.
+
+#![allow(clippy::missing_safety_doc, non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::Error;
+
+mod core_fns;
+mod grant_fns;
+mod keyring_fns;
+
+pub use core_fns::*;
+pub use grant_fns::*;
+#[allow(unused_imports)]
+pub use keyring_fns::*;
+
+/// The version of the C ABI this header describes. It changes when a function's signature
+/// or meaning changes or a struct's layout changes (bindings refuse to load another version);
+/// additions that keep every existing call valid do not change it.
+pub const REFTOKEN_ABI_VERSION: u32 = 1;
+
+/// Status codes returned by every fallible function. `REFTOKEN_OK` is zero; the other codes
+/// are grouped by kind and never renumbered.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum reftoken_status {
+    /// Success.
+    REFTOKEN_OK = 0,
+    // 1..=9: the caller's arguments.
+    /// A required pointer argument was NULL.
+    REFTOKEN_NULL_ARGUMENT = 1,
+    /// A text argument was not valid UTF-8.
+    REFTOKEN_INVALID_UTF8 = 2,
+    /// The output buffer is too small; `*out_len` holds the length needed.
+    REFTOKEN_BUFFER_TOO_SMALL = 3,
+    /// An argument is outside the accepted range (for example a zero length).
+    REFTOKEN_INVALID_ARGUMENT = 4,
+    /// An input is larger than the documented limit.
+    REFTOKEN_INPUT_TOO_LARGE = 5,
+    // 10..=19: the data.
+    /// Input is not well-formed (JSON, base64, XML, date).
+    REFTOKEN_MALFORMED_INPUT = 10,
+    /// The grant's `Data` is protected with ASP.NET Core Data Protection and no key ring was
+    /// supplied to read it.
+    REFTOKEN_DATA_PROTECTED = 11,
+    /// The persisted-grant container has a version this library does not know.
+    REFTOKEN_UNSUPPORTED_VERSION = 12,
+    /// The requested value is absent (a grant without that field, a handle not in the store).
+    REFTOKEN_NOT_FOUND = 13,
+    // 20..=29: cryptography.
+    /// Decryption or authentication failed: tampered, truncated or foreign payload, wrong purpose.
+    REFTOKEN_CRYPTO_FAILURE = 20,
+    /// The payload names a key that is not in the key ring.
+    REFTOKEN_UNKNOWN_KEY = 21,
+    /// The payload's key has been revoked.
+    REFTOKEN_KEY_REVOKED = 22,
+    /// A key's master key is encrypted at rest with a protector this library cannot use.
+    REFTOKEN_UNSUPPORTED_PROTECTOR = 23,
+    // 30..=39: the system.
+    /// The operating system's random number generator failed.
+    REFTOKEN_RNG_FAILURE = 30,
+    /// Reading a file or directory failed.
+    REFTOKEN_IO_ERROR = 31,
+    // 100: bugs.
+    /// The library panicked; this is a bug, please report it with the last-error message.
+    REFTOKEN_INTERNAL_PANIC = 100,
+}
+
+use reftoken_status::*;
+
+impl From<&Error> for reftoken_status {
+    fn from(e: &Error) -> Self {
+        match e {
+            Error::InvalidArgument(_) => REFTOKEN_INVALID_ARGUMENT,
+            Error::TooLarge { .. } => REFTOKEN_INPUT_TOO_LARGE,
+            Error::Malformed { .. } => REFTOKEN_MALFORMED_INPUT,
+            Error::DataProtected => REFTOKEN_DATA_PROTECTED,
+            Error::UnsupportedVersion(_) => REFTOKEN_UNSUPPORTED_VERSION,
+            Error::Decrypt(_) => REFTOKEN_CRYPTO_FAILURE,
+            Error::UnknownKey(_) | Error::NoActiveKey => REFTOKEN_UNKNOWN_KEY,
+            Error::KeyRevoked(_) => REFTOKEN_KEY_REVOKED,
+            Error::UnsupportedProtector(_) => REFTOKEN_UNSUPPORTED_PROTECTOR,
+            Error::Io { .. } => REFTOKEN_IO_ERROR,
+            Error::Rng(_) => REFTOKEN_RNG_FAILURE,
+        }
+    }
+}
+
+thread_local! {
+    pub(crate) static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+pub(crate) fn set_last_error(msg: impl Into<String>) {
+    let msg = msg.into();
+    LAST_ERROR.with(|e| *e.borrow_mut() = msg);
+}
+
+/// Records `e` as this thread's last error and returns its status.
+pub(crate) fn fail(e: Error) -> reftoken_status {
+    set_last_error(e.to_string());
+    reftoken_status::from(&e)
+}
+
+/// Records a status with a message.
+pub(crate) fn fail_with(status: reftoken_status, msg: impl Into<String>) -> reftoken_status {
+    set_last_error(msg);
+    status
+}
+
+/// What an entry point returns when it panics, decided by its return type.
+pub(crate) trait PanicDefault {
+    fn on_panic() -> Self;
+}
+
+impl PanicDefault for reftoken_status {
+    fn on_panic() -> Self {
+        REFTOKEN_INTERNAL_PANIC
+    }
+}
+
+impl PanicDefault for () {
+    fn on_panic() -> Self {}
+}
+
+impl PanicDefault for i64 {
+    fn on_panic() -> Self {
+        0
+    }
+}
+
+impl PanicDefault for bool {
+    fn on_panic() -> Self {
+        false
+    }
+}
+
+/// Runs an entry point's body; a panic becomes the return type's [`PanicDefault`] and the
+/// thread's last error. Every exported function goes through this.
+pub(crate) fn ffi_boundary<T: PanicDefault>(name: &'static str, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(v) => v,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(format!("internal error in {name}: {what}"));
+            T::on_panic()
+        }
+    }
+}
+
+/// Early-returns `REFTOKEN_NULL_ARGUMENT` from the enclosing function when a pointer is NULL.
+macro_rules! check_null {
+    ($($p:ident),+ $(,)?) => {
+        $(
+            if $p.is_null() {
+                return $crate::ffi::fail_with(
+                    $crate::ffi::reftoken_status::REFTOKEN_NULL_ARGUMENT,
+                    concat!("argument `", stringify!($p), "` is NULL"),
+                );
+            }
+        )+
+    };
+}
+pub(crate) use check_null;
+
+/// Borrows `(ptr, len)` as UTF-8 text; a NULL `ptr` is allowed only with `len == 0`.
+macro_rules! try_str {
+    ($ptr:ident, $len:ident) => {
+        match unsafe { $crate::ffi::str_arg($ptr, $len, stringify!($ptr)) } {
+            Ok(s) => s,
+            Err(status) => return status,
+        }
+    };
+}
+pub(crate) use try_str;
+
+/// Borrows `(ptr, len)` as bytes; a NULL `ptr` is allowed only with `len == 0`.
+#[allow(unused_macros)]
+macro_rules! try_bytes {
+    ($ptr:ident, $len:ident) => {
+        match unsafe { $crate::ffi::bytes_arg($ptr, $len, stringify!($ptr)) } {
+            Ok(s) => s,
+            Err(status) => return status,
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use try_bytes;
+
+/// Converts a core `Result` into its value or an early status return.
+macro_rules! try_core {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::ffi::fail(e),
+        }
+    };
+}
+pub(crate) use try_core;
+
+/// # Safety
+/// `ptr` must be NULL or point to `len` readable bytes that stay valid and unmodified for `'a`.
+pub(crate) unsafe fn bytes_arg<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<&'a [u8], reftoken_status> {
+    if ptr.is_null() {
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(fail_with(
+                REFTOKEN_NULL_ARGUMENT,
+                format!("argument `{name}` is NULL with a length of {len}"),
+            ))
+        };
+    }
+    if len > isize::MAX as usize {
+        return Err(fail_with(
+            REFTOKEN_INVALID_ARGUMENT,
+            format!("length of `{name}` is larger than any object"),
+        ));
+    }
+    // SAFETY: non-null, and the caller promises `len` readable bytes.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// # Safety
+/// As [`bytes_arg`].
+pub(crate) unsafe fn str_arg<'a>(
+    ptr: *const std::ffi::c_char,
+    len: usize,
+    name: &str,
+) -> Result<&'a str, reftoken_status> {
+    // SAFETY: forwarded contract.
+    let bytes = unsafe { bytes_arg(ptr.cast(), len, name)? };
+    std::str::from_utf8(bytes).map_err(|e| {
+        fail_with(
+            REFTOKEN_INVALID_UTF8,
+            format!("argument `{name}` is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// Writes `value` into the caller's buffer following the conventions above.
+///
+/// # Safety
+/// `out_len` must be valid for a write; `out` must be NULL or valid for `out_cap` bytes.
+pub(crate) unsafe fn write_out(
+    value: &[u8],
+    out: *mut std::ffi::c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    // SAFETY: forwarded contract.
+    let status = unsafe { write_out_quiet(value, out, out_cap, out_len) };
+    if status == REFTOKEN_BUFFER_TOO_SMALL {
+        set_last_error(format!(
+            "the output needs {} bytes (plus one for a NUL); the buffer holds {out_cap}",
+            value.len()
+        ));
+    }
+    status
+}
+
+/// As [`write_out`], without touching the thread's last error.
+///
+/// # Safety
+/// As [`write_out`].
+pub(crate) unsafe fn write_out_quiet(
+    value: &[u8],
+    out: *mut std::ffi::c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    if out_len.is_null() {
+        return fail_with(REFTOKEN_NULL_ARGUMENT, "argument `out_len` is NULL");
+    }
+    // SAFETY: checked non-null above; the caller promises it is writable.
+    unsafe { *out_len = value.len() };
+    if value.len() > out_cap || (out.is_null() && !value.is_empty()) {
+        return REFTOKEN_BUFFER_TOO_SMALL;
+    }
+    if !out.is_null() {
+        // SAFETY: `out` holds `out_cap >= value.len()` bytes; the regions cannot overlap
+        // because `value` is owned by the library.
+        unsafe {
+            std::ptr::copy_nonoverlapping(value.as_ptr(), out.cast::<u8>(), value.len());
+            if out_cap > value.len() {
+                *out.add(value.len()) = 0;
+            }
+        }
+    }
+    REFTOKEN_OK
+}
+
+/// Implemented by the Rust type behind each opaque C handle, so that handles are created and
+/// freed through one pair of functions and a `Box` is never mistaken for another type.
+pub(crate) trait Opaque: Sized {
+    /// The zero-sized C-visible type.
+    type C;
+
+    fn into_c(self) -> *mut Self::C {
+        Box::into_raw(Box::new(self)).cast()
+    }
+
+    /// # Safety
+    /// `p` must be NULL or come from [`Opaque::into_c`] of this type and not be freed.
+    unsafe fn as_ref<'a>(p: *const Self::C) -> Option<&'a Self> {
+        // SAFETY: per the contract, a non-null `p` is a live `Box<Self>`.
+        unsafe { p.cast::<Self>().as_ref() }
+    }
+
+    /// # Safety
+    /// As [`Opaque::as_ref`]; `p` must not be used afterwards.
+    unsafe fn free(p: *mut Self::C) {
+        if !p.is_null() {
+            // SAFETY: per the contract, `p` came from `Box::into_raw` of this type.
+            drop(unsafe { Box::from_raw(p.cast::<Self>()) });
+        }
+    }
+}
+
+/// Borrows an opaque handle or returns `REFTOKEN_NULL_ARGUMENT`.
+macro_rules! try_ref {
+    ($ty:ty, $p:ident) => {
+        match unsafe { <$ty as $crate::ffi::Opaque>::as_ref($p) } {
+            Some(v) => v,
+            None => {
+                return $crate::ffi::fail_with(
+                    $crate::ffi::reftoken_status::REFTOKEN_NULL_ARGUMENT,
+                    concat!("argument `", stringify!($p), "` is NULL"),
+                )
+            }
+        }
+    };
+}
+pub(crate) use try_ref;
+
+/// Largest `Data` column accepted, in bytes.
+pub const REFTOKEN_MAX_DATA_LEN: usize = 1_048_576;
+/// Largest handle accepted, in bytes.
+pub const REFTOKEN_MAX_HANDLE_LEN: usize = 4096;
+/// Largest grant type accepted, in bytes.
+pub const REFTOKEN_MAX_GRANT_TYPE_LEN: usize = 256;
+/// Most claims a token may carry.
+pub const REFTOKEN_MAX_CLAIMS: usize = 10_000;
+/// Largest `length` for `reftoken_random_hex`.
+pub const REFTOKEN_MAX_RANDOM_BYTES: usize = 65_536;
+/// Length of a handle from `reftoken_handle_new`, without the NUL.
+pub const REFTOKEN_HANDLE_LEN: usize = 66;
+/// Length of the longest store key, without the NUL.
+pub const REFTOKEN_MAX_KEY_LEN: usize = 64;
+
+// The header's copies of the limits must agree with the core's.
+const _: () = {
+    assert!(REFTOKEN_MAX_DATA_LEN == crate::limits::MAX_DATA_LEN);
+    assert!(REFTOKEN_MAX_HANDLE_LEN == crate::limits::MAX_HANDLE_LEN);
+    assert!(REFTOKEN_MAX_GRANT_TYPE_LEN == crate::limits::MAX_GRANT_TYPE_LEN);
+    assert!(REFTOKEN_MAX_CLAIMS == crate::limits::MAX_CLAIMS);
+    assert!(REFTOKEN_MAX_RANDOM_BYTES == crate::limits::MAX_RANDOM_BYTES);
+    assert!(REFTOKEN_HANDLE_LEN == crate::handle::HANDLE_LEN);
+    assert!(REFTOKEN_MAX_KEY_LEN == crate::key::MAX_KEY_LEN);
+};

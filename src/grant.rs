@@ -1,0 +1,479 @@
+//! Persisted grants: the `Data` column and the reference `Token` it carries.
+//!
+//! IdentityServer's `PersistentGrantSerializer` writes a container
+//! `{"PersistentGrantDataContainerVersion":1,"DataProtected":b,"Payload":"..."}` whose payload
+//! is the System.Text.Json serialization of the grant (PascalCase, nulls omitted), optionally
+//! protected with ASP.NET Core Data Protection. Rows written before the container existed
+//! (IdentityServer4) hold the payload itself; they read as container version 0.
+
+use serde::Deserialize;
+
+use crate::instant::{self, Instant};
+use crate::key::{self, StoreKey};
+use crate::{Error, json, limits};
+
+/// `ClaimValueTypes.String`: the value type that IdentityServer leaves out when serializing.
+pub const STRING_VALUE_TYPE: &str = "http://www.w3.org/2001/XMLSchema#string";
+
+/// A claim as IdentityServer stores it (`ClaimLite`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Claim {
+    /// The claim type, such as `sub` or `scope`.
+    #[serde(rename = "Type")]
+    pub claim_type: String,
+    /// The value, always text.
+    #[serde(rename = "Value")]
+    pub value: String,
+    /// The value type (`ClaimValueTypes`), `None` for a plain string.
+    #[serde(rename = "ValueType", default)]
+    pub value_type: Option<String>,
+}
+
+impl Claim {
+    /// A plain string claim.
+    pub fn new(claim_type: impl Into<String>, value: impl Into<String>) -> Self {
+        Claim {
+            claim_type: claim_type.into(),
+            value: value.into(),
+            value_type: None,
+        }
+    }
+
+    /// A claim with an explicit value type; the string type is normalised to `None`, as
+    /// IdentityServer's serializer does.
+    pub fn typed(
+        claim_type: impl Into<String>,
+        value: impl Into<String>,
+        value_type: impl Into<String>,
+    ) -> Self {
+        let vt = value_type.into();
+        Claim {
+            claim_type: claim_type.into(),
+            value: value.into(),
+            value_type: if vt.is_empty() || vt == STRING_VALUE_TYPE {
+                None
+            } else {
+                Some(vt)
+            },
+        }
+    }
+
+    /// The value type, with `None` read as [`STRING_VALUE_TYPE`].
+    pub fn value_type(&self) -> &str {
+        self.value_type.as_deref().unwrap_or(STRING_VALUE_TYPE)
+    }
+}
+
+/// `AccessTokenType.Reference`.
+pub const ACCESS_TOKEN_TYPE_REFERENCE: i32 = 1;
+
+/// IdentityServer's `Token` model as it is persisted for a reference token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Token {
+    /// Allowed signing algorithms (`[]` when none).
+    #[serde(
+        rename = "AllowedSigningAlgorithms",
+        default,
+        deserialize_with = "null_as_empty"
+    )]
+    pub allowed_signing_algorithms: Vec<String>,
+    /// The `cnf` value as JSON text, if the token is sender-constrained.
+    #[serde(rename = "Confirmation", default)]
+    pub confirmation: Option<String>,
+    /// The audiences (`aud`).
+    #[serde(rename = "Audiences", default, deserialize_with = "null_as_empty")]
+    pub audiences: Vec<String>,
+    /// The issuer (`iss`).
+    #[serde(rename = "Issuer", default)]
+    pub issuer: Option<String>,
+    /// When the token was created.
+    #[serde(rename = "CreationTime", default, deserialize_with = "de_instant")]
+    pub creation_time: Instant,
+    /// Lifetime in seconds.
+    #[serde(rename = "Lifetime", default)]
+    pub lifetime: i32,
+    /// The token type, `access_token` for access tokens.
+    #[serde(rename = "Type", default)]
+    pub token_type: Option<String>,
+    /// The client the token was issued to.
+    #[serde(rename = "ClientId", default)]
+    pub client_id: Option<String>,
+    /// `AccessTokenType`: 0 for JWT, 1 for reference.
+    #[serde(rename = "AccessTokenType", default)]
+    pub access_token_type: i32,
+    /// A free-form description.
+    #[serde(rename = "Description", default)]
+    pub description: Option<String>,
+    /// Whether a `jti` is included.
+    #[serde(rename = "IncludeJwtId", default)]
+    pub include_jwt_id: bool,
+    /// The token's claims in stored order.
+    #[serde(rename = "Claims", default, deserialize_with = "null_as_empty")]
+    pub claims: Vec<Claim>,
+    /// The model version (5 for current IdentityServer).
+    #[serde(rename = "Version", default = "default_version")]
+    pub version: i32,
+}
+
+fn default_version() -> i32 {
+    5
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+fn de_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Instant, D::Error> {
+    let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+    instant::parse(&s).map_err(serde::de::Error::custom)
+}
+
+impl Default for Token {
+    fn default() -> Self {
+        Token {
+            allowed_signing_algorithms: Vec::new(),
+            confirmation: None,
+            audiences: Vec::new(),
+            issuer: None,
+            creation_time: Instant::default(),
+            lifetime: 0,
+            token_type: Some("access_token".into()),
+            client_id: None,
+            access_token_type: ACCESS_TOKEN_TYPE_REFERENCE,
+            description: None,
+            include_jwt_id: false,
+            claims: Vec::new(),
+            version: default_version(),
+        }
+    }
+}
+
+impl Token {
+    /// Parses the `Token` JSON that IdentityServer serializes (unknown members are ignored,
+    /// member names are case-sensitive as in System.Text.Json).
+    pub fn from_json(text: &str) -> Result<Token, Error> {
+        Error::check_len("token JSON", text.len(), limits::MAX_DATA_LEN)?;
+        expect_object("token JSON", text)?;
+        let token: Token =
+            serde_json::from_str(text).map_err(|e| Error::malformed("token JSON", e))?;
+        Error::check_len("claim count", token.claims.len(), limits::MAX_CLAIMS)?;
+        Ok(token)
+    }
+
+    /// Serializes exactly as IdentityServer's `PersistentGrantSerializer` does.
+    pub fn to_json(&self) -> String {
+        let mut o = String::with_capacity(256 + self.claims.len() * 64);
+        let str_array = |o: &mut String, items: &[String]| {
+            o.push('[');
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    o.push(',');
+                }
+                json::write_str(o, s);
+            }
+            o.push(']');
+        };
+        let opt = |o: &mut String, name: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                o.push_str(name);
+                json::write_str(o, v);
+                o.push(',');
+            }
+        };
+        o.push_str("{\"AllowedSigningAlgorithms\":");
+        str_array(&mut o, &self.allowed_signing_algorithms);
+        o.push(',');
+        opt(&mut o, "\"Confirmation\":", &self.confirmation);
+        o.push_str("\"Audiences\":");
+        str_array(&mut o, &self.audiences);
+        o.push(',');
+        opt(&mut o, "\"Issuer\":", &self.issuer);
+        o.push_str("\"CreationTime\":\"");
+        instant::format(self.creation_time, &mut o);
+        o.push_str("\",\"Lifetime\":");
+        json::write_i64(&mut o, self.lifetime.into());
+        o.push(',');
+        opt(&mut o, "\"Type\":", &self.token_type);
+        opt(&mut o, "\"ClientId\":", &self.client_id);
+        o.push_str("\"AccessTokenType\":");
+        json::write_i64(&mut o, self.access_token_type.into());
+        o.push(',');
+        opt(&mut o, "\"Description\":", &self.description);
+        o.push_str("\"IncludeJwtId\":");
+        o.push_str(if self.include_jwt_id { "true" } else { "false" });
+        o.push_str(",\"Claims\":[");
+        for (i, c) in self.claims.iter().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            o.push_str("{\"Type\":");
+            json::write_str(&mut o, &c.claim_type);
+            o.push_str(",\"Value\":");
+            json::write_str(&mut o, &c.value);
+            if let Some(vt) = c
+                .value_type
+                .as_deref()
+                .filter(|vt| *vt != STRING_VALUE_TYPE)
+            {
+                o.push_str(",\"ValueType\":");
+                json::write_str(&mut o, vt);
+            }
+            o.push('}');
+        }
+        o.push_str("],\"Version\":");
+        json::write_i64(&mut o, self.version.into());
+        o.push('}');
+        o
+    }
+
+    /// `CreationTime + Lifetime`: the token is expired at any instant after this one.
+    pub fn expiration(&self) -> Instant {
+        self.creation_time.add_seconds(self.lifetime.into())
+    }
+
+    /// IdentityServer's rule: expired when `now > CreationTime + Lifetime` (no clock skew).
+    pub fn is_expired(&self, now: Instant) -> bool {
+        now > self.expiration()
+    }
+
+    /// The first claim of `claim_type`, if any.
+    pub fn claim(&self, claim_type: &str) -> Option<&str> {
+        self.claims
+            .iter()
+            .find(|c| c.claim_type == claim_type)
+            .map(|c| c.value.as_str())
+    }
+
+    /// The `sub` claim (the row's `SubjectId`).
+    pub fn subject_id(&self) -> Option<&str> {
+        self.claim("sub")
+    }
+
+    /// The `sid` claim (the row's `SessionId`).
+    pub fn session_id(&self) -> Option<&str> {
+        self.claim("sid")
+    }
+
+    /// The `scope` claims in stored order.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.claims
+            .iter()
+            .filter(|c| c.claim_type == "scope")
+            .map(|c| c.value.as_str())
+    }
+}
+
+/// What a `Data` column holds once its container is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataPayload {
+    /// The grant's JSON in clear.
+    Plain(String),
+    /// An ASP.NET Core Data Protection string (base64url, starts with `CfDJ8`) that must be
+    /// unprotected with purposes `[app discriminator,] "PersistentGrantSerializer"`.
+    Protected(String),
+}
+
+#[derive(Deserialize)]
+struct Container {
+    #[serde(rename = "PersistentGrantDataContainerVersion", default)]
+    version: i64,
+    #[serde(rename = "DataProtected", default)]
+    data_protected: bool,
+    #[serde(rename = "Payload", default)]
+    payload: Option<String>,
+}
+
+/// serde would also read a struct from a JSON array; System.Text.Json reads objects only.
+fn expect_object(what: &'static str, text: &str) -> Result<(), Error> {
+    match text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()
+    {
+        Some(b'{') => Ok(()),
+        _ => Err(Error::malformed(what, "expected a JSON object")),
+    }
+}
+
+/// The Data Protection purpose IdentityServer's serializer uses (after the application
+/// discriminator).
+pub const DATA_PROTECTION_PURPOSE: &str = "PersistentGrantSerializer";
+
+/// Opens the container of a `Data` column.
+pub fn open_data(data: &str) -> Result<DataPayload, Error> {
+    Error::check_len("Data column", data.len(), limits::MAX_DATA_LEN)?;
+    expect_object("Data column", data)?;
+    let c: Container =
+        serde_json::from_str(data).map_err(|e| Error::malformed("Data column", e))?;
+    match c.version {
+        0 => Ok(DataPayload::Plain(data.to_owned())),
+        1 => {
+            let payload = c
+                .payload
+                .ok_or_else(|| Error::malformed("Data column", "container without a Payload"))?;
+            Ok(if c.data_protected {
+                DataPayload::Protected(payload)
+            } else {
+                DataPayload::Plain(payload)
+            })
+        }
+        v => Err(Error::UnsupportedVersion(v)),
+    }
+}
+
+/// Wraps a grant's JSON (or its Data Protection string) in the version-1 container,
+/// byte for byte as IdentityServer writes it.
+pub fn seal_data(payload: &str, protected: bool) -> String {
+    let mut o = String::with_capacity(payload.len() + payload.len() / 4 + 80);
+    o.push_str("{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":");
+    o.push_str(if protected { "true" } else { "false" });
+    o.push_str(",\"Payload\":");
+    json::write_str(&mut o, payload);
+    o.push('}');
+    o
+}
+
+/// Reads the `Token` from an unprotected `Data` column. A protected one gives
+/// [`Error::DataProtected`]; use a key ring (see [`crate::dataprotection`]) for those.
+pub fn read_token(data: &str) -> Result<Token, Error> {
+    match open_data(data)? {
+        DataPayload::Plain(json) => Token::from_json(&json),
+        DataPayload::Protected(_) => Err(Error::DataProtected),
+    }
+}
+
+/// A `PersistedGrants` row, as IdentityServer's stores read and write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistedGrant {
+    /// `Key`: the store key derived from the handle.
+    pub key: StoreKey,
+    /// `Type`: the grant type, `reference_token` here.
+    pub grant_type: &'static str,
+    /// `SubjectId`: the `sub` claim.
+    pub subject_id: Option<String>,
+    /// `SessionId`: the `sid` claim.
+    pub session_id: Option<String>,
+    /// `ClientId`.
+    pub client_id: Option<String>,
+    /// `Description`.
+    pub description: Option<String>,
+    /// `CreationTime`.
+    pub creation_time: Instant,
+    /// `Expiration`: `CreationTime + Lifetime`.
+    pub expiration: Instant,
+    /// `Data`: the serialized grant.
+    pub data: String,
+}
+
+/// Builds the row IdentityServer's `DefaultReferenceTokenStore` writes for `token` under
+/// `handle`, with `data` the already-sealed `Data` column (see [`seal_data`]).
+pub fn reference_token_row(
+    handle: &str,
+    token: &Token,
+    data: String,
+) -> Result<PersistedGrant, Error> {
+    let single = |t: &str| -> Result<Option<String>, Error> {
+        let mut it = token.claims.iter().filter(|c| c.claim_type == t);
+        let first = it.next().map(|c| c.value.clone());
+        if it.next().is_some() {
+            // IdentityServer reads these with SingleOrDefault, which throws on a second one.
+            return Err(Error::malformed(
+                "token",
+                format!("more than one `{t}` claim"),
+            ));
+        }
+        Ok(first)
+    };
+    Ok(PersistedGrant {
+        key: key::store_key(handle, key::REFERENCE_TOKEN)?,
+        grant_type: key::REFERENCE_TOKEN,
+        subject_id: single("sub")?,
+        session_id: single("sid")?,
+        client_id: token.client_id.clone(),
+        description: token.description.clone(),
+        creation_time: token.creation_time,
+        expiration: token.expiration(),
+        data,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Token {
+        Token {
+            audiences: vec!["api1".into()],
+            issuer: Some("https://idp".into()),
+            creation_time: instant::parse("2024-01-02T03:04:05.25Z").unwrap(),
+            lifetime: 3600,
+            client_id: Some("client".into()),
+            claims: vec![
+                Claim::new("client_id", "client"),
+                Claim::new("scope", "api1.read"),
+                Claim::typed("n", "1", "http://www.w3.org/2001/XMLSchema#integer"),
+            ],
+            ..Token::default()
+        }
+    }
+
+    #[test]
+    fn token_round_trips() {
+        let t = sample();
+        let json = t.to_json();
+        assert_eq!(Token::from_json(&json).unwrap(), t);
+        assert!(
+            json.starts_with(
+                "{\"AllowedSigningAlgorithms\":[],\"Audiences\":[\"api1\"],\"Issuer\":"
+            )
+        );
+        assert!(json.ends_with("\"IncludeJwtId\":false,\"Claims\":[{\"Type\":\"client_id\",\"Value\":\"client\"},{\"Type\":\"scope\",\"Value\":\"api1.read\"},{\"Type\":\"n\",\"Value\":\"1\",\"ValueType\":\"http://www.w3.org/2001/XMLSchema#integer\"}],\"Version\":5}"));
+    }
+
+    #[test]
+    fn container_versions() {
+        let t = sample();
+        let sealed = seal_data(&t.to_json(), false);
+        assert_eq!(read_token(&sealed).unwrap(), t);
+        assert_eq!(read_token(&t.to_json()).unwrap(), t); // version 0: no container
+        let prot = seal_data("CfDJ8abc", true);
+        assert!(matches!(read_token(&prot), Err(Error::DataProtected)));
+        assert!(matches!(open_data(&prot).unwrap(), DataPayload::Protected(p) if p == "CfDJ8abc"));
+        assert!(matches!(
+            read_token(r#"{"PersistentGrantDataContainerVersion":2,"Payload":"{}"}"#),
+            Err(Error::UnsupportedVersion(2))
+        ));
+        assert!(matches!(read_token("{"), Err(Error::Malformed { .. })));
+        assert!(matches!(read_token("[]"), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            read_token(r#"{"PersistentGrantDataContainerVersion":1}"#),
+            Err(Error::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_is_strict() {
+        let mut t = sample();
+        t.creation_time = instant::parse("2024-01-01T00:00:00Z").unwrap();
+        let exp = t.expiration();
+        assert!(!t.is_expired(exp));
+        assert!(t.is_expired(Instant(exp.0 + 1)));
+    }
+
+    #[test]
+    fn row_fields() {
+        let mut t = sample();
+        t.claims.push(Claim::new("sub", "alice"));
+        t.claims.push(Claim::new("sid", "S1"));
+        let row = reference_token_row("AB-1", &t, seal_data(&t.to_json(), false)).unwrap();
+        assert_eq!(row.subject_id.as_deref(), Some("alice"));
+        assert_eq!(row.session_id.as_deref(), Some("S1"));
+        assert_eq!(row.expiration, t.creation_time.add_seconds(3600));
+        t.claims.push(Claim::new("sub", "bob"));
+        assert!(reference_token_row("AB-1", &t, String::new()).is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! Instants as .NET writes them: ISO 8601 with up to seven fractional digits (100 ns ticks).
+
+use crate::Error;
+
+/// 100-nanosecond ticks per second, .NET's `TimeSpan.TicksPerSecond`.
+pub const TICKS_PER_SECOND: i64 = 10_000_000;
+
+/// An instant in UTC, as 100 ns ticks since 1970-01-01T00:00:00Z (negative before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(pub i64);
+
+impl Instant {
+    /// The instant `secs` whole seconds after the Unix epoch.
+    pub fn from_unix_seconds(secs: i64) -> Self {
+        Instant(secs.saturating_mul(TICKS_PER_SECOND))
+    }
+
+    /// Whole seconds since the Unix epoch, rounded down as .NET's
+    /// `DateTimeOffset.ToUnixTimeSeconds()` does.
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(TICKS_PER_SECOND)
+    }
+
+    /// This instant plus `secs` seconds.
+    pub fn add_seconds(self, secs: i64) -> Self {
+        Instant(self.0.saturating_add(secs.saturating_mul(TICKS_PER_SECOND)))
+    }
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Parses what System.Text.Json accepts for a `DateTime`: `yyyy-MM-ddTHH:mm[:ss[.fffffff…]]`
+/// followed by `Z`, `±HH:MM` or nothing (taken as UTC). Fractional digits beyond the seventh
+/// are truncated, as .NET does.
+pub fn parse(s: &str) -> Result<Instant, Error> {
+    let bad = |why: &str| Error::malformed("date", format!("{why} in {s:?}"));
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Result<i64, Error> {
+        let part = b.get(from..from + len).ok_or_else(|| bad("too short"))?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad("expected digits"));
+        }
+        Ok(part
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+    };
+    let expect = |at: usize, c: u8| -> Result<(), Error> {
+        if b.get(at) == Some(&c) {
+            Ok(())
+        } else {
+            Err(bad("unexpected character"))
+        }
+    };
+    let (year, month, day) = (
+        num(0, 4)?,
+        {
+            expect(4, b'-')?;
+            num(5, 2)?
+        },
+        {
+            expect(7, b'-')?;
+            num(8, 2)?
+        },
+    );
+    if b.get(10) != Some(&b'T') && b.get(10) != Some(&b't') {
+        return Err(bad("expected 'T'"));
+    }
+    let hour = num(11, 2)?;
+    expect(13, b':')?;
+    let minute = num(14, 2)?;
+    let mut i = 16;
+    let mut second = 0;
+    let mut ticks = 0i64;
+    if b.get(i) == Some(&b':') {
+        second = num(i + 1, 2)?;
+        i += 3;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 7 {
+                    ticks = ticks * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let digits = i - start;
+            if digits == 0 {
+                return Err(bad("empty fraction"));
+            }
+            for _ in digits.min(7)..7 {
+                ticks *= 10;
+            }
+        }
+    }
+    let offset_minutes = match b.get(i) {
+        None => 0,
+        Some(b'Z') | Some(b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() => {
+            let (oh, om) = (num(i + 1, 2)?, {
+                expect(i + 3, b':')?;
+                num(i + 4, 2)?
+            });
+            if oh > 14 || om > 59 {
+                return Err(bad("offset out of range"));
+            }
+            let m = oh * 60 + om;
+            if sign == b'-' { -m } else { m }
+        }
+        _ => return Err(bad("unexpected trailing characters")),
+    };
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(bad("field out of range"));
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    Ok(Instant(secs * TICKS_PER_SECOND + ticks))
+}
+
+/// Formats as System.Text.Json writes a UTC `DateTime`: `yyyy-MM-ddTHH:mm:ss[.fffffff]Z`,
+/// trailing zeros of the fraction trimmed and the fraction left out when it is zero.
+pub fn format(t: Instant, out: &mut String) {
+    let secs = t.0.div_euclid(TICKS_PER_SECOND);
+    let frac = t.0.rem_euclid(TICKS_PER_SECOND);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    );
+    if frac != 0 {
+        let mut digits = format!("{frac:07}");
+        while digits.ends_with('0') {
+            digits.pop();
+        }
+        out.push('.');
+        out.push_str(&digits);
+    }
+    out.push('Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(s: &str) -> String {
+        let mut out = String::new();
+        format(parse(s).unwrap(), &mut out);
+        out
+    }
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(parse("1970-01-01T00:00:00Z").unwrap(), Instant(0));
+        // 2000-03-01 is day 11017 (a leap-year boundary).
+        assert_eq!(
+            parse("2000-03-01T00:00:00Z").unwrap().unix_seconds(),
+            951_868_800
+        );
+        assert_eq!(
+            parse("2024-02-29T12:34:56.5Z").unwrap().0,
+            1_709_210_096 * TICKS_PER_SECOND + 5_000_000
+        );
+        assert_eq!(
+            parse("2024-01-01T02:00:00+02:00").unwrap().unix_seconds(),
+            1_704_067_200
+        );
+        assert_eq!(
+            parse("2024-01-01T00:00:00").unwrap().unix_seconds(),
+            1_704_067_200
+        );
+        assert_eq!(
+            parse("0001-01-01T00:00:00Z").unwrap().unix_seconds(),
+            -62_135_596_800
+        );
+    }
+
+    #[test]
+    fn formats_like_system_text_json() {
+        assert_eq!(roundtrip("2024-05-06T07:08:09Z"), "2024-05-06T07:08:09Z");
+        assert_eq!(
+            roundtrip("2024-05-06T07:08:09.1234567Z"),
+            "2024-05-06T07:08:09.1234567Z"
+        );
+        assert_eq!(
+            roundtrip("2024-05-06T07:08:09.1200000Z"),
+            "2024-05-06T07:08:09.12Z"
+        );
+        assert_eq!(
+            roundtrip("2024-05-06T07:08:09.123456789Z"),
+            "2024-05-06T07:08:09.1234567Z"
+        );
+        assert_eq!(
+            roundtrip("2024-05-06T09:08:09+02:00"),
+            "2024-05-06T07:08:09Z"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for s in [
+            "",
+            "2024",
+            "2024-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-01-01 00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00Zx",
+            "2024-01-01T00:00:00+1:00",
+        ] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! The RFC 7662 introspection response IdentityServer builds for a reference token.
+//!
+//! Mirrors Duende IdentityServer's `TokenValidator.ReferenceTokenToClaims`, the claim typing
+//! of `ClaimsExtensions.ToClaimsDictionary` and `IntrospectionResponseGenerator`, byte for
+//! byte (System.Text.Json's default escaping included). Where IdentityServer versions differ,
+//! [`IdentityServerVersion`] selects the behaviour.
+
+use std::collections::{HashMap, HashSet};
+
+use arrayvec::ArrayString;
+
+use crate::grant::{STRING_VALUE_TYPE, Token};
+use crate::instant::Instant;
+use crate::{Error, json};
+
+/// `ClaimValueTypes.Integer`.
+pub const VT_INTEGER: &str = "http://www.w3.org/2001/XMLSchema#integer";
+/// `ClaimValueTypes.Integer32`.
+pub const VT_INTEGER32: &str = "http://www.w3.org/2001/XMLSchema#integer32";
+/// `ClaimValueTypes.Integer64`.
+pub const VT_INTEGER64: &str = "http://www.w3.org/2001/XMLSchema#integer64";
+/// `ClaimValueTypes.Double`.
+pub const VT_DOUBLE: &str = "http://www.w3.org/2001/XMLSchema#double";
+/// `ClaimValueTypes.Boolean`.
+pub const VT_BOOLEAN: &str = "http://www.w3.org/2001/XMLSchema#boolean";
+/// IdentityServer's JSON value type.
+pub const VT_JSON: &str = "json";
+
+/// The IdentityServer release whose introspection behaviour to reproduce. Later releases
+/// compare greater.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum IdentityServerVersion {
+    /// IdentityServer4 4.x: no `iat`, no `cnf`, no double typing, stored time claims kept.
+    IdentityServer4,
+    /// Duende 5.0 to 6.1.0: adds `iat`.
+    Duende5_0,
+    /// Duende 6.1.1 to 6.2: `double` claims become numbers.
+    Duende6_1,
+    /// Duende 6.3 to 7.0: adds `cnf` from the token's confirmation.
+    Duende6_3,
+    /// Duende 7.1 and 7.2: stored claims named `iss`, `nbf`, `iat` or `exp` are dropped
+    /// instead of being merged with the generated ones.
+    Duende7_1,
+    /// Duende 7.3 and later (7.4.x): the `json` value type matches case-insensitively.
+    #[default]
+    Duende7_3,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// An API resource authenticated with its secret, with the scopes it owns.
+    Api {
+        /// The API resource's name.
+        name: &'a str,
+        /// The API's scopes; the token is active for it only if it carries one of them, and
+        /// `scope` lists only these.
+        scopes: &'a [&'a str],
+    },
+    /// A client authenticated with its secret: the token is active only if it was issued to
+    /// this client.
+    Client {
+        /// The client id.
+        id: &'a str,
+    },
+}
+
+impl Caller<'_> {
+    /// The caller's name: the API resource name or the client id.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Api { name, .. } => name,
+            Caller::Client { id } => id,
+        }
+    }
+}
+
+/// Why a token is not active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// `now > CreationTime + Lifetime`.
+    Expired,
+    /// The token's client is unknown or disabled (as the caller's check reported).
+    ClientDisabled,
+    /// An API caller: none of the token's scopes belongs to the API.
+    NoMatchingScope,
+    /// A client caller: the token was issued to another client.
+    OtherClient,
+}
+
+/// How to introspect.
+#[derive(Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// The behaviour to reproduce.
+    pub version: IdentityServerVersion,
+    /// IdentityServer requires the token's client to exist and be enabled. When set, this is
+    /// asked with the client id; when `None`, every client counts as enabled.
+    pub client_enabled: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("version", &self.version)
+            .field("client_enabled", &self.client_enabled.is_some())
+            .finish()
+    }
+}
+
+/// The outcome without JSON, for callers that need a yes or no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'t> {
+    /// `Ok(())` when active, else why not.
+    pub status: Result<(), Inactive>,
+    /// The `sub` claim.
+    pub subject: Option<&'t str>,
+    /// The token's client.
+    pub client_id: Option<&'t str>,
+    /// The `exp` value: Unix seconds of `CreationTime + Lifetime`, rounded down.
+    pub expiration: i64,
+}
+
+impl Verdict<'_> {
+    /// Whether the token is active for this caller.
+    pub fn active(&self) -> bool {
+        self.status.is_ok()
+    }
+}
+
+/// Decides whether `token` is active for `caller` at `now`.
+pub fn evaluate<'t>(
+    token: &'t Token,
+    caller: &Caller<'_>,
+    now: Instant,
+    opts: &Options<'_>,
+) -> Verdict<'t> {
+    let client_claim = token.claim("client_id");
+    let status = (|| {
+        if token.is_expired(now) {
+            return Err(Inactive::Expired);
+        }
+        let enabled = |id: Option<&str>| match (id, opts.client_enabled) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(id), Some(f)) => f(id),
+        };
+        if !enabled(token.client_id.as_deref())
+            || (client_claim.is_some() && !enabled(client_claim))
+        {
+            return Err(Inactive::ClientDisabled);
+        }
+        match caller {
+            Caller::Api { scopes, .. } => {
+                if !token.scopes().any(|s| scopes.contains(&s)) {
+                    return Err(Inactive::NoMatchingScope);
+                }
+            }
+            Caller::Client { id } => {
+                if client_claim != Some(*id) {
+                    return Err(Inactive::OtherClient);
+                }
+            }
+        }
+        Ok(())
+    })();
+    Verdict {
+        status,
+        subject: token.subject_id(),
+        client_id: token.client_id.as_deref(),
+        expiration: token.expiration().unix_seconds(),
+    }
+}
+
+/// The inactive response.
+pub const INACTIVE: &str = "{\"active\":false}";
+
+/// The response body IdentityServer returns for `token` asked by `caller` at `now`.
+pub fn respond(
+    token: &Token,
+    caller: &Caller<'_>,
+    now: Instant,
+    opts: &Options<'_>,
+) -> Result<String, Error> {
+    let mut out = String::with_capacity(256 + token.claims.len() * 48);
+    respond_into(token, caller, now, opts, &mut out)?;
+    Ok(out)
+}
+
+/// As [`respond`], appending to `out`.
+pub fn respond_into(
+    token: &Token,
+    caller: &Caller<'_>,
+    now: Instant,
+    opts: &Options<'_>,
+    out: &mut String,
+) -> Result<(), Error> {
+    if !evaluate(token, caller, now, opts).active() {
+        out.push_str(INACTIVE);
+        return Ok(());
+    }
+    let claims = reference_token_claims(token, opts.version);
+    let v = opts.version;
+    let entries = to_claims_dictionary(claims.iter().filter(|c| c.0 != "scope").copied());
+    for (t, _) in &entries {
+        let reserved =
+            *t == "active" || (matches!(caller, Caller::Client { .. }) && *t == "token_type");
+        if reserved {
+            // IdentityServer's dictionary Add would throw here; refuse rather than emit a
+            // duplicate member.
+            return Err(Error::malformed(
+                "token",
+                format!("a claim named `{t}` collides with the response"),
+            ));
+        }
+    }
+    out.push('{');
+    for (t, values) in &entries {
+        json::write_str(out, t);
+        out.push(':');
+        if values.len() == 1 {
+            write_typed(out, &values[0], v);
+        } else {
+            out.push('[');
+            for (i, val) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_typed(out, val, v);
+            }
+            out.push(']');
+        }
+        out.push(',');
+    }
+    if matches!(caller, Caller::Client { .. }) {
+        out.push_str("\"token_type\":\"access_token\",");
+    }
+    out.push_str("\"active\":true,\"scope\":");
+    let mut scope = String::new();
+    for s in token.scopes() {
+        if let Caller::Api { scopes, .. } = caller {
+            if !scopes.contains(&s) {
+                continue;
+            }
+        }
+        if !scope.is_empty() {
+            scope.push(' ');
+        }
+        scope.push_str(s);
+    }
+    json::write_str(out, &scope);
+    out.push('}');
+    Ok(())
+}
+
+/// A claim's value: borrowed from the token, or a generated number kept inline.
+#[derive(Debug, Clone, Copy)]
+enum Val<'a> {
+    Text(&'a str),
+    Number(ArrayString<24>),
+}
+
+impl Val<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Val::Text(s) => s,
+            Val::Number(n) => n.as_str(),
+        }
+    }
+}
+
+/// A claim as (type, value, value type).
+#[derive(Debug, Clone, Copy)]
+struct ClaimRef<'a>(&'a str, Val<'a>, &'a str);
+
+fn number(n: i64) -> Val<'static> {
+    Val::Number(ArrayString::from(itoa::Buffer::new().format(n)).expect("an i64 fits in 24 bytes"))
+}
+
+/// `TokenValidator.ReferenceTokenToClaims`: the claims a validated reference token has.
+fn reference_token_claims(token: &Token, v: IdentityServerVersion) -> Vec<ClaimRef<'_>> {
+    let mut out: Vec<ClaimRef<'_>> = Vec::with_capacity(token.claims.len() + 6);
+    if let Some(iss) = token.issuer.as_deref() {
+        out.push(ClaimRef("iss", Val::Text(iss), STRING_VALUE_TYPE));
+    }
+    let nbf = number(token.creation_time.unix_seconds());
+    out.push(ClaimRef("nbf", nbf, VT_INTEGER64));
+    if v >= IdentityServerVersion::Duende5_0 {
+        out.push(ClaimRef("iat", nbf, VT_INTEGER64));
+    }
+    out.push(ClaimRef(
+        "exp",
+        number(token.expiration().unix_seconds()),
+        VT_INTEGER64,
+    ));
+    if v >= IdentityServerVersion::Duende6_3 {
+        if let Some(cnf) = token.confirmation.as_deref().filter(|c| !c.is_empty()) {
+            out.push(ClaimRef("cnf", Val::Text(cnf), VT_JSON));
+        }
+    }
+    for aud in &token.audiences {
+        out.push(ClaimRef("aud", Val::Text(aud), STRING_VALUE_TYPE));
+    }
+    let drop_time_claims = v >= IdentityServerVersion::Duende7_1;
+    for c in &token.claims {
+        if drop_time_claims && matches!(c.claim_type.as_str(), "iat" | "iss" | "nbf" | "exp") {
+            continue;
+        }
+        out.push(ClaimRef(&c.claim_type, Val::Text(&c.value), c.value_type()));
+    }
+    out
+}
+
+/// `ClaimsExtensions.ToClaimsDictionary`: `Distinct` with IdentityModel's `ClaimComparer`
+/// (type case-insensitive; value and value type ordinal), then grouping by type in order of
+/// first occurrence.
+fn to_claims_dictionary<'a>(
+    claims: impl Iterator<Item = ClaimRef<'a>>,
+) -> Vec<(&'a str, Vec<ClaimRef<'a>>)> {
+    let claims: Vec<ClaimRef<'a>> = claims.collect();
+    let mut distinct: Vec<ClaimRef<'a>> = Vec::with_capacity(claims.len());
+    if claims.len() <= 32 {
+        for c in claims {
+            if !distinct.iter().any(|d| same_claim(d, &c)) {
+                distinct.push(c);
+            }
+        }
+    } else {
+        let mut seen: HashSet<(String, String, &str)> = HashSet::with_capacity(claims.len());
+        for c in claims {
+            if seen.insert((fold_case(c.0), c.1.as_str().to_owned(), c.2)) {
+                distinct.push(c);
+            }
+        }
+    }
+    let mut entries: Vec<(&'a str, Vec<ClaimRef<'a>>)> = Vec::with_capacity(distinct.len());
+    let mut index: HashMap<&'a str, usize> = HashMap::new();
+    let use_index = distinct.len() > 32;
+    for c in distinct {
+        let slot = if use_index {
+            index.get(c.0).copied()
+        } else {
+            entries.iter().position(|(t, _)| *t == c.0)
+        };
+        match slot {
+            Some(i) => entries[i].1.push(c),
+            None => {
+                if use_index {
+                    index.insert(c.0, entries.len());
+                }
+                entries.push((c.0, vec![c]));
+            }
+        }
+    }
+    entries
+}
+
+fn same_claim(a: &ClaimRef<'_>, b: &ClaimRef<'_>) -> bool {
+    a.1.as_str() == b.1.as_str() && a.2 == b.2 && eq_ignore_case(a.0, b.0)
+}
+
+/// .NET's `OrdinalIgnoreCase`: compares after simple upper-casing of each character.
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars().map(simple_upper).eq(b.chars().map(simple_upper))
+}
+
+fn simple_upper(c: char) -> char {
+    let mut up = c.to_uppercase();
+    match (up.next(), up.next()) {
+        (Some(u), None) => u,
+        _ => c,
+    }
+}
+
+fn fold_case(s: &str) -> String {
+    s.chars().map(simple_upper).collect()
+}
+
+/// Writes a claim value typed as `ToClaimsDictionary.GetValue` does.
+fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) {
+    let ClaimRef(_, value, vt) = c;
+    let value = value.as_str();
+    match *vt {
+        VT_INTEGER | VT_INTEGER32 => {
+            if let Some(n) = parse_dotnet_integer(value).filter(|n| i32::try_from(*n).is_ok()) {
+                return json::write_i64(out, n);
+            }
+        }
+        VT_INTEGER64 => {
+            if let Some(n) = parse_dotnet_integer(value) {
+                return json::write_i64(out, n);
+            }
+        }
+        VT_DOUBLE if v >= IdentityServerVersion::Duende6_1 => {
+            if let Some(d) = parse_dotnet_double(value) {
+                return json::write_f64(out, d);
+            }
+        }
+        VT_BOOLEAN => {
+            if let Some(b) = parse_dotnet_bool(value) {
+                out.push_str(if b { "true" } else { "false" });
+                return;
+            }
+        }
+        _ => {}
+    }
+    let is_json = if v >= IdentityServerVersion::Duende7_3 {
+        eq_ignore_case(vt, VT_JSON)
+    } else {
+        *vt == VT_JSON
+    };
+    if is_json && json::validate(value) {
+        return json::write_raw(out, value);
+    }
+    json::write_str(out, value);
+}
+
+/// .NET's white space for `NumberStyles.AllowLeadingWhite`/`AllowTrailingWhite`.
+fn trim_dotnet(s: &str) -> &str {
+    s.trim_matches(|c| matches!(c, '\u{9}'..='\u{d}' | ' '))
+}
+
+/// `long.TryParse(s)` with `NumberStyles.Integer` (white space, a sign, ASCII digits).
+fn parse_dotnet_integer(s: &str) -> Option<i64> {
+    let s = trim_dotnet(s);
+    let (neg, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: i128 = 0;
+    for b in digits.bytes() {
+        n = n * 10 + i128::from(b - b'0');
+        if n > i128::from(i64::MAX) + 1 {
+            return None;
+        }
+    }
+    i64::try_from(if neg { -n } else { n }).ok()
+}
+
+/// `double.TryParse(s)` with `NumberStyles.Float | AllowThousands`, invariant culture.
+/// Values that .NET parses to infinity or NaN are refused here (System.Text.Json cannot
+/// write them), so they stay strings.
+fn parse_dotnet_double(s: &str) -> Option<f64> {
+    let s = trim_dotnet(s);
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut clean = String::with_capacity(s.len());
+    if matches!(b.first(), Some(b'+' | b'-')) {
+        clean.push(b[0] as char);
+        i = 1;
+    }
+    let mut int_digits = 0;
+    while i < b.len() && (b[i].is_ascii_digit() || (b[i] == b',' && int_digits > 0)) {
+        if b[i] != b',' {
+            clean.push(b[i] as char);
+            int_digits += 1;
+        }
+        i += 1;
+    }
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        clean.push('.');
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            clean.push(b[i] as char);
+            frac_digits += 1;
+            i += 1;
+        }
+    }
+    if int_digits + frac_digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        clean.push('e');
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            clean.push(b[i] as char);
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            clean.push(b[i] as char);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    clean.parse::<f64>().ok().filter(|d| d.is_finite())
+}
+
+/// `bool.TryParse(s)`: `true`/`false` in any case, surrounding white space allowed.
+fn parse_dotnet_bool(s: &str) -> Option<bool> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    if t.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if t.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::Claim;
+    use crate::instant;
+
+    fn token() -> Token {
+        Token {
+            audiences: vec!["api1".into(), "api2".into()],
+            issuer: Some("https://idp".into()),
+            creation_time: instant::parse("2024-01-01T00:00:00.5Z").unwrap(),
+            lifetime: 3600,
+            client_id: Some("c1".into()),
+            confirmation: Some("{\"x5t#S256\":\"abc\"}".into()),
+            claims: vec![
+                Claim::new("client_id", "c1"),
+                Claim::new("scope", "api1.read"),
+                Claim::new("scope", "other"),
+                Claim::new("sub", "alice"),
+                Claim::new("role", "a"),
+                Claim::new("role", "b"),
+                Claim::new("role", "a"),
+                Claim::typed("n", "42", VT_INTEGER),
+                Claim::typed("big", "3000000000", VT_INTEGER),
+                Claim::typed("j", "[1, 2]", "JSON"),
+                Claim::typed("iat", "1", VT_INTEGER64),
+            ],
+            ..Token::default()
+        }
+    }
+
+    #[test]
+    fn api_response_shape() {
+        let t = token();
+        let caller = Caller::Api {
+            name: "api1",
+            scopes: &["api1.read", "api1.write"],
+        };
+        let now = Instant::from_unix_seconds(1_704_067_300);
+        let r = respond(&t, &caller, now, &Options::default()).unwrap();
+        assert_eq!(
+            r,
+            "{\"iss\":\"https://idp\",\"nbf\":1704067200,\"iat\":1704067200,\"exp\":1704070800,\
+             \"cnf\":{\"x5t#S256\":\"abc\"},\"aud\":[\"api1\",\"api2\"],\"client_id\":\"c1\",\"sub\":\"alice\",\
+             \"role\":[\"a\",\"b\"],\"n\":42,\"big\":\"3000000000\",\"j\":[1,2],\"active\":true,\"scope\":\"api1.read\"}"
+        );
+    }
+
+    #[test]
+    fn versions_differ() {
+        let t = token();
+        let caller = Caller::Client { id: "c1" };
+        let now = Instant::from_unix_seconds(1_704_067_300);
+        let o = |version| Options {
+            version,
+            client_enabled: None,
+        };
+        let r = respond(&t, &caller, now, &o(IdentityServerVersion::Duende6_3)).unwrap();
+        assert!(r.contains("\"iat\":[1704067200,1]"), "{r}");
+        assert!(r.contains(
+            "\"token_type\":\"access_token\",\"active\":true,\"scope\":\"api1.read other\"}"
+        ));
+        let r = respond(&t, &caller, now, &o(IdentityServerVersion::Duende7_1)).unwrap();
+        assert!(r.contains("\"j\":\"[1, 2]\""), "{r}");
+        let r = respond(&t, &caller, now, &o(IdentityServerVersion::IdentityServer4)).unwrap();
+        assert!(
+            !r.contains("\"cnf\"") && r.contains("\"nbf\":1704067200,\"exp\""),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn inactive_cases() {
+        let t = token();
+        let exp = t.expiration();
+        let api = Caller::Api {
+            name: "api1",
+            scopes: &["api1.read"],
+        };
+        let opts = Options::default();
+        assert!(evaluate(&t, &api, exp, &opts).active());
+        assert_eq!(
+            evaluate(&t, &api, Instant(exp.0 + 1), &opts).status,
+            Err(Inactive::Expired)
+        );
+        let none = Caller::Api {
+            name: "api9",
+            scopes: &["x"],
+        };
+        assert_eq!(
+            evaluate(&t, &none, exp, &opts).status,
+            Err(Inactive::NoMatchingScope)
+        );
+        assert_eq!(
+            evaluate(&t, &Caller::Client { id: "c2" }, exp, &opts).status,
+            Err(Inactive::OtherClient)
+        );
+        let disabled = |_: &str| false;
+        let o2 = Options {
+            client_enabled: Some(&disabled),
+            ..opts
+        };
+        assert_eq!(
+            evaluate(&t, &api, exp, &o2).status,
+            Err(Inactive::ClientDisabled)
+        );
+        assert_eq!(respond(&t, &none, exp, &opts).unwrap(), INACTIVE);
+    }
+
+    #[test]
+    fn dotnet_number_parsing() {
+        assert_eq!(parse_dotnet_integer(" -42 "), Some(-42));
+        assert_eq!(parse_dotnet_integer("+7"), Some(7));
+        assert_eq!(parse_dotnet_integer("9223372036854775808"), None);
+        assert_eq!(parse_dotnet_integer("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_dotnet_integer("1.0"), None);
+        assert_eq!(parse_dotnet_integer(""), None);
+        assert_eq!(parse_dotnet_double("1,000.5"), Some(1000.5));
+        assert_eq!(parse_dotnet_double(".5"), Some(0.5));
+        assert_eq!(parse_dotnet_double("1e400"), None);
+        assert_eq!(parse_dotnet_double("abc"), None);
+        assert_eq!(parse_dotnet_bool(" TRUE "), Some(true));
+        assert_eq!(parse_dotnet_bool("yes"), None);
+    }
+}

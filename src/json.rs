@@ -1,0 +1,291 @@
+//! JSON output that matches System.Text.Json byte for byte.
+//!
+//! IdentityServer writes its JSON with System.Text.Json's default encoder, which escapes every
+//! non-ASCII character and the HTML-sensitive ones (`" & ' + < > \` and the backtick) as
+//! `\uXXXX` (with `\n`, `\r`, `\t`, `\b`, `\f` and `\\` in their short forms). RefToken writes
+//! the same bytes, so its responses and rows can be compared with IdentityServer's verbatim.
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+// 0: written as is; 1: `\uXXXX`; other: the short escape letter.
+static ASCII_ESCAPE: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = 1;
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0A] = b'n';
+    t[0x0C] = b'f';
+    t[0x0D] = b'r';
+    t[b'"' as usize] = 1;
+    t[b'&' as usize] = 1;
+    t[b'\'' as usize] = 1;
+    t[b'+' as usize] = 1;
+    t[b'<' as usize] = 1;
+    t[b'>' as usize] = 1;
+    t[b'`' as usize] = 1;
+    t[b'\\' as usize] = b'\\';
+    t[0x7F] = 1;
+    t
+};
+
+fn push_u(out: &mut String, unit: u16) {
+    let b = [
+        b'\\',
+        b'u',
+        HEX[(unit >> 12) as usize & 0xF],
+        HEX[(unit >> 8) as usize & 0xF],
+        HEX[(unit >> 4) as usize & 0xF],
+        HEX[unit as usize & 0xF],
+    ];
+    out.push_str(std::str::from_utf8(&b).expect("ASCII"));
+}
+
+/// Appends `s` as a quoted JSON string.
+pub fn write_str(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut run = 0;
+    for (i, ch) in s.char_indices() {
+        let c = ch as u32;
+        let esc = if c < 0x80 {
+            ASCII_ESCAPE[c as usize]
+        } else {
+            1
+        };
+        if esc == 0 {
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        run = i + ch.len_utf8();
+        match esc {
+            1 => {
+                let mut units = [0u16; 2];
+                for u in ch.encode_utf16(&mut units) {
+                    push_u(out, *u);
+                }
+            }
+            letter => {
+                out.push('\\');
+                out.push(letter as char);
+            }
+        }
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+/// Appends an integer.
+pub fn write_i64(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends a double as .NET Core 3.0+ formats it (`double.ToString("R")`, which
+/// System.Text.Json uses): the shortest round-tripping digits, in scientific form
+/// (`1E+17`, `1E-05`) when the decimal exponent is 17 or more or below -4.
+/// Non-finite values are not valid JSON and are written as strings, as .NET would fail to.
+pub fn write_f64(out: &mut String, v: f64) {
+    if !v.is_finite() {
+        write_str(
+            out,
+            if v.is_nan() {
+                "NaN"
+            } else if v > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            },
+        );
+        return;
+    }
+    if v == 0.0 {
+        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
+        return;
+    }
+    // ryu gives the shortest digits; re-lay them out the way .NET does.
+    let mut buf = ryu::Buffer::new();
+    let r = buf.format_finite(v);
+    let (neg, r) = match r.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, r),
+    };
+    let (mantissa, exp) = match r.find('e') {
+        Some(p) => (&r[..p], r[p + 1..].parse::<i32>().expect("ryu exponent")),
+        None => (r, 0),
+    };
+    let (int_part, frac_part) = match mantissa.find('.') {
+        Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
+        None => (mantissa, ""),
+    };
+    let mut digits: String = format!("{int_part}{frac_part}");
+    let mut point = int_part.len() as i32 + exp; // position of the decimal point in `digits`
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    point -= lead as i32;
+    while digits.ends_with('0') {
+        digits.pop();
+    }
+    let sci_exp = point - 1;
+    if neg {
+        out.push('-');
+    }
+    if !(-4..17).contains(&sci_exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('E');
+        out.push(if sci_exp < 0 { '-' } else { '+' });
+        let e = sci_exp.unsigned_abs();
+        if e < 10 {
+            out.push('0');
+        }
+        out.push_str(itoa::Buffer::new().format(e));
+    } else if point <= 0 {
+        out.push_str("0.");
+        for _ in 0..(-point) {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        for _ in 0..(point as usize - digits.len()) {
+            out.push('0');
+        }
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+}
+
+/// Checks that `raw` is one JSON value nested no deeper than [`crate::limits::MAX_JSON_DEPTH`].
+pub fn validate(raw: &str) -> bool {
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut esc = false;
+    for b in raw.bytes() {
+        if in_str {
+            match (esc, b) {
+                (true, _) => esc = false,
+                (false, b'\\') => esc = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > crate::limits::MAX_JSON_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
+}
+
+/// Appends `raw`, which must be valid JSON (see [`validate`]), compactly and with .NET
+/// escaping, as System.Text.Json writes a `JsonElement`: whitespace dropped, numbers and
+/// literals verbatim, member order and duplicates kept, strings re-escaped.
+pub fn write_raw(out: &mut String, raw: &str) {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                let token = &raw[start..i.min(raw.len())];
+                match serde_json::from_str::<std::borrow::Cow<'_, str>>(token) {
+                    Ok(text) => write_str(out, &text),
+                    Err(_) => out.push_str(token),
+                }
+            }
+            _ => {
+                let start = i;
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b'"') {
+                    i += 1;
+                }
+                out.push_str(&raw[start..i]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> String {
+        let mut o = String::new();
+        write_str(&mut o, v);
+        o
+    }
+
+    fn f(v: f64) -> String {
+        let mut o = String::new();
+        write_f64(&mut o, v);
+        o
+    }
+
+    #[test]
+    fn escapes_like_default_encoder() {
+        assert_eq!(s("plain"), "\"plain\"");
+        assert_eq!(s("a\"b"), "\"a\\u0022b\"");
+        assert_eq!(
+            s("<&>'+`"),
+            "\"\\u003C\\u0026\\u003E\\u0027\\u002B\\u0060\""
+        );
+        assert_eq!(
+            s("\\\n\r\t\u{8}\u{c}\u{1}"),
+            "\"\\\\\\n\\r\\t\\b\\f\\u0001\""
+        );
+        assert_eq!(s("é😀"), "\"\\u00E9\\uD83D\\uDE00\"");
+    }
+
+    #[test]
+    fn raw_json_is_compacted_and_reescaped() {
+        let raw = r#" { "x5t#S256" : "a<b" , "n": [1.50, -2e3, true, null], "u":"\u00e9" } "#;
+        assert!(validate(raw));
+        let mut o = String::new();
+        write_raw(&mut o, raw);
+        assert_eq!(
+            o,
+            r#"{"x5t#S256":"a\u003Cb","n":[1.50,-2e3,true,null],"u":"\u00E9"}"#
+        );
+        assert!(!validate("{"));
+        assert!(!validate(&"[".repeat(100).to_string()));
+    }
+
+    #[test]
+    fn doubles_like_dotnet() {
+        assert_eq!(f(1.5), "1.5");
+        assert_eq!(f(100.0), "100");
+        assert_eq!(f(1e14), "100000000000000");
+        assert_eq!(f(1e15), "1000000000000000");
+        assert_eq!(f(1e16), "10000000000000000");
+        assert_eq!(f(1e17), "1E+17");
+        assert_eq!(f(1.2345678901234568e17), "1.2345678901234568E+17");
+        assert_eq!(f(9.999e-5), "9.999E-05");
+        assert_eq!(f(5e-324), "5E-324");
+        assert_eq!(f(0.0001), "0.0001");
+        assert_eq!(f(0.00001), "1E-05");
+        assert_eq!(f(-2.5e-7), "-2.5E-07");
+        assert_eq!(f(123.456), "123.456");
+        assert_eq!(f(1.7976931348623157e308), "1.7976931348623157E+308");
+    }
+}

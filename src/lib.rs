@@ -1,0 +1,28 @@
+//! RefToken: Duende IdentityServer's reference-token machinery, natively.
+//!
+//! The crate is an ordinary Rust library (`rlib`) and, through [`ffi`], a C library
+//! (`libreftoken.so`, `libreftoken.a`) whose header is `include/reftoken.h`.
+//!
+//! * [`handle`]: handles as IdentityServer hands them out (CSPRNG, uppercase hex, `-1`).
+//! * [`key`]: the persisted-grant store key derived from a handle.
+//! * [`grant`]: the persisted grant's `Data` column and the `Token` it carries.
+//! * [`introspection`]: the RFC 7662 response IdentityServer builds from a token.
+//! * [`instant`]: instants as .NET writes and reads them.
+//! * [`json`]: JSON output escaped as System.Text.Json's default encoder does.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod dataprotection;
+pub mod error;
+pub mod ffi;
+pub mod grant;
+pub mod handle;
+pub mod instant;
+pub mod introspection;
+pub mod json;
+pub mod key;
+pub mod limits;
+mod rng;
+
+pub use error::Error;
