@@ -226,7 +226,15 @@ impl Token {
         }
         o.push_str("],\"Version\":");
         json::write_i64(&mut o, self.version.into());
-        o.push('}');
+        // IdentityServer also writes the computed `Scopes` (the scope claims); readers ignore it.
+        o.push_str(",\"Scopes\":[");
+        for (i, s) in self.scopes().enumerate() {
+            if i > 0 {
+                o.push(',');
+            }
+            json::write_str(&mut o, s);
+        }
+        o.push_str("]}");
         o
     }
 
@@ -431,7 +439,7 @@ mod tests {
                 "{\"AllowedSigningAlgorithms\":[],\"Audiences\":[\"api1\"],\"Issuer\":"
             )
         );
-        assert!(json.ends_with("\"IncludeJwtId\":false,\"Claims\":[{\"Type\":\"client_id\",\"Value\":\"client\"},{\"Type\":\"scope\",\"Value\":\"api1.read\"},{\"Type\":\"n\",\"Value\":\"1\",\"ValueType\":\"http://www.w3.org/2001/XMLSchema#integer\"}],\"Version\":5}"));
+        assert!(json.ends_with("\"IncludeJwtId\":false,\"Claims\":[{\"Type\":\"client_id\",\"Value\":\"client\"},{\"Type\":\"scope\",\"Value\":\"api1.read\"},{\"Type\":\"n\",\"Value\":\"1\",\"ValueType\":\"http://www.w3.org/2001/XMLSchema#integer\"}],\"Version\":5,\"Scopes\":[\"api1.read\"]}"));
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub enum Inactive {
     ClientDisabled,
     /// An API caller: none of the token's scopes belongs to the API.
     NoMatchingScope,
-    /// A client caller: the token was issued to another client.
+    /// A client caller: the token was issued to another client (or does not name exactly one).
     OtherClient,
 }
 
@@ -156,7 +156,9 @@ pub fn evaluate<'t>(
                 }
             }
             Caller::Client { id } => {
-                if client_claim != Some(*id) {
+                // IdentityServer requires exactly one `client_id` claim naming the caller.
+                let mut ids = token.claims.iter().filter(|c| c.claim_type == "client_id");
+                if ids.next().map(|c| c.value.as_str()) != Some(*id) || ids.next().is_some() {
                     return Err(Inactive::OtherClient);
                 }
             }
@@ -194,45 +196,70 @@ pub fn respond_into(
     opts: &Options<'_>,
     out: &mut String,
 ) -> Result<(), Error> {
-    if !evaluate(token, caller, now, opts).active() {
+    let verdict = evaluate(token, caller, now, opts);
+    if let Caller::Client { .. } = caller {
+        // For a client caller IdentityServer reads the token's client with SingleOrDefault
+        // once the token itself is valid, which throws on a second `client_id` claim (a 500).
+        let valid = matches!(verdict.status, Ok(()) | Err(Inactive::OtherClient));
+        if valid
+            && token
+                .claims
+                .iter()
+                .filter(|c| c.claim_type == "client_id")
+                .count()
+                > 1
+        {
+            return Err(Error::malformed("token", "more than one `client_id` claim"));
+        }
+    }
+    if !verdict.active() {
         out.push_str(INACTIVE);
         return Ok(());
     }
-    let claims = reference_token_claims(token, opts.version);
-    let v = opts.version;
-    let entries = to_claims_dictionary(claims.iter().filter(|c| c.0 != "scope").copied());
-    for (t, _) in &entries {
-        let reserved =
-            *t == "active" || (matches!(caller, Caller::Client { .. }) && *t == "token_type");
-        if reserved {
-            // IdentityServer's dictionary Add would throw here; refuse rather than emit a
-            // duplicate member.
-            return Err(Error::malformed(
-                "token",
-                format!("a claim named `{t}` collides with the response"),
-            ));
-        }
+    let mut claims = reference_token_claims(token, opts.version);
+    if let Caller::Client { .. } = caller {
+        // Client callers get `token_type`, added as one more claim (so it merges with a
+        // stored `token_type` claim like any repeated type).
+        claims.push(ClaimRef(
+            "token_type",
+            Val::Text("access_token"),
+            STRING_VALUE_TYPE,
+        ));
     }
+    let v = opts.version;
+    let entries = to_claims_dictionary(claims.into_iter().filter(|c| c.0 != "scope"));
+    if entries.iter().any(|(t, _)| *t == "active") {
+        // IdentityServer's dictionary Add throws here (a 500); refuse rather than emit a
+        // duplicate member.
+        return Err(Error::malformed(
+            "token",
+            "a claim named `active` collides with the response",
+        ));
+    }
+    let start = out.len();
     out.push('{');
     for (t, values) in &entries {
         json::write_str(out, t);
         out.push(':');
-        if values.len() == 1 {
-            write_typed(out, &values[0], v);
+        let result = if values.len() == 1 {
+            write_typed(out, &values[0], v)
         } else {
             out.push('[');
+            let mut r = Ok(());
             for (i, val) in values.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_typed(out, val, v);
+                r = r.and(write_typed(out, val, v));
             }
             out.push(']');
+            r
+        };
+        if let Err(e) = result {
+            out.truncate(start);
+            return Err(e);
         }
         out.push(',');
-    }
-    if matches!(caller, Caller::Client { .. }) {
-        out.push_str("\"token_type\":\"access_token\",");
     }
     out.push_str("\"active\":true,\"scope\":");
     let mut scope = String::new();
@@ -379,29 +406,39 @@ fn fold_case(s: &str) -> String {
 }
 
 /// Writes a claim value typed as `ToClaimsDictionary.GetValue` does.
-fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) {
+fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) -> Result<(), Error> {
     let ClaimRef(_, value, vt) = c;
     let value = value.as_str();
     match *vt {
         VT_INTEGER | VT_INTEGER32 => {
             if let Some(n) = parse_dotnet_integer(value).filter(|n| i32::try_from(*n).is_ok()) {
-                return json::write_i64(out, n);
+                json::write_i64(out, n);
+                return Ok(());
             }
         }
         VT_INTEGER64 => {
             if let Some(n) = parse_dotnet_integer(value) {
-                return json::write_i64(out, n);
+                json::write_i64(out, n);
+                return Ok(());
             }
         }
         VT_DOUBLE if v >= IdentityServerVersion::Duende6_1 => {
             if let Some(d) = parse_dotnet_double(value) {
-                return json::write_f64(out, d);
+                if !d.is_finite() {
+                    // .NET parses it, then System.Text.Json refuses to write it (a 500).
+                    return Err(Error::malformed(
+                        "claim",
+                        format!("double claim `{}` is not finite", c.0),
+                    ));
+                }
+                json::write_f64(out, d);
+                return Ok(());
             }
         }
         VT_BOOLEAN => {
             if let Some(b) = parse_dotnet_bool(value) {
                 out.push_str(if b { "true" } else { "false" });
-                return;
+                return Ok(());
             }
         }
         _ => {}
@@ -412,9 +449,11 @@ fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) {
         *vt == VT_JSON
     };
     if is_json && json::validate(value) {
-        return json::write_raw(out, value);
+        json::write_raw(out, value);
+    } else {
+        json::write_str(out, value);
     }
-    json::write_str(out, value);
+    Ok(())
 }
 
 /// .NET's white space for `NumberStyles.AllowLeadingWhite`/`AllowTrailingWhite`.
@@ -443,11 +482,21 @@ fn parse_dotnet_integer(s: &str) -> Option<i64> {
     i64::try_from(if neg { -n } else { n }).ok()
 }
 
-/// `double.TryParse(s)` with `NumberStyles.Float | AllowThousands`, invariant culture.
-/// Values that .NET parses to infinity or NaN are refused here (System.Text.Json cannot
-/// write them), so they stay strings.
+/// `double.TryParse(s)` with `NumberStyles.Float | AllowThousands`, invariant culture,
+/// including the infinity and NaN symbols and overflow to infinity.
 fn parse_dotnet_double(s: &str) -> Option<f64> {
     let s = trim_dotnet(s);
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if unsigned.eq_ignore_ascii_case("infinity") || unsigned == "\u{221e}" {
+        return Some(if s.starts_with('-') {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
+    }
+    if unsigned.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
     let b = s.as_bytes();
     let mut i = 0;
     let mut clean = String::with_capacity(s.len());
@@ -495,7 +544,7 @@ fn parse_dotnet_double(s: &str) -> Option<f64> {
     if i != b.len() {
         return None;
     }
-    clean.parse::<f64>().ok().filter(|d| d.is_finite())
+    clean.parse::<f64>().ok()
 }
 
 /// `bool.TryParse(s)`: `true`/`false` in any case, surrounding white space allowed.
@@ -629,7 +678,8 @@ mod tests {
         assert_eq!(parse_dotnet_integer(""), None);
         assert_eq!(parse_dotnet_double("1,000.5"), Some(1000.5));
         assert_eq!(parse_dotnet_double(".5"), Some(0.5));
-        assert_eq!(parse_dotnet_double("1e400"), None);
+        assert_eq!(parse_dotnet_double("1e400"), Some(f64::INFINITY));
+        assert!(parse_dotnet_double("NaN").unwrap().is_nan());
         assert_eq!(parse_dotnet_double("abc"), None);
         assert_eq!(parse_dotnet_bool(" TRUE "), Some(true));
         assert_eq!(parse_dotnet_bool("yes"), None);

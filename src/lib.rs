@@ -7,6 +7,7 @@
 //! * [`key`]: the persisted-grant store key derived from a handle.
 //! * [`grant`]: the persisted grant's `Data` column and the `Token` it carries.
 //! * [`introspection`]: the RFC 7662 response IdentityServer builds from a token.
+//! * [`validation`]: a presented handle validated against the store, as the endpoint does.
 //! * [`instant`]: instants as .NET writes and reads them.
 //! * [`json`]: JSON output escaped as System.Text.Json's default encoder does.
 
@@ -24,5 +25,6 @@ pub mod json;
 pub mod key;
 pub mod limits;
 mod rng;
+pub mod validation;
 
 pub use error::Error;

@@ -38,7 +38,8 @@ static void test_build_and_read(void) {
               "{\"Type\":\"scope\",\"Value\":\"other\"},{\"Type\":\"sub\",\"Value\":\"alice\"},"
               "{\"Type\":\"sid\",\"Value\":\"S1\"},{\"Type\":\"auth_time\",\"Value\":\"1704067100\","
               "\"ValueType\":\"http://www.w3.org/2001/XMLSchema#integer64\"},"
-              "{\"Type\":\"role\",\"Value\":\"a\\u003Cb\"},{\"Type\":\"role\",\"Value\":\"\\u00E9\"}],\"Version\":5}");
+              "{\"Type\":\"role\",\"Value\":\"a\\u003Cb\"},{\"Type\":\"role\",\"Value\":\"\\u00E9\"}],\"Version\":5,"
+              "\"Scopes\":[\"api1.read\",\"other\"]}");
     char data[8192];
     size_t data_len = 0;
     CHECK_STATUS(reftoken_grant_data(g, data, sizeof data, &data_len), REFTOKEN_OK);

@@ -1,1 +1,0 @@
-//! ASP.NET Core Data Protection (work in progress in this change).
