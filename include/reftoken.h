@@ -64,6 +64,102 @@
 #define REFTOKEN_MAX_KEY_LEN 64
 
 /**
+ * `"secret".Sha256()`: base64 of SHA-256, 44 characters.
+ */
+#define REFTOKEN_SECRET_SHA256 1
+
+/**
+ * `"secret".Sha512()`: base64 of SHA-512, 88 characters.
+ */
+#define REFTOKEN_SECRET_SHA512 2
+
+/**
+ * Length of the longest hashed secret, without the NUL.
+ */
+#define REFTOKEN_MAX_SECRET_HASH_LEN 88
+
+/**
+ * An expiration meaning "never expires", for `reftoken_secret_verify`.
+ */
+#define REFTOKEN_NO_EXPIRATION INT64_MAX
+
+/**
+ * Most stored secrets `reftoken_secret_verify` accepts in one call.
+ */
+#define REFTOKEN_MAX_STORED_SECRETS 1024
+
+/**
+ * Longest client id (and API name) IdentityServer accepts, in UTF-16 code units.
+ */
+#define REFTOKEN_MAX_CLIENT_ID_LEN 100
+
+/**
+ * Longest client secret IdentityServer accepts, in UTF-16 code units (at most 4 UTF-8
+ * bytes each).
+ */
+#define REFTOKEN_MAX_CLIENT_SECRET_LEN 100
+
+/**
+ * No credentials were found.
+ */
+#define REFTOKEN_CREDENTIALS_NONE 0
+
+/**
+ * A client id without a secret (IdentityServer's `NoSecret`).
+ */
+#define REFTOKEN_CREDENTIALS_NO_SECRET 1
+
+/**
+ * A client id and a shared secret.
+ */
+#define REFTOKEN_CREDENTIALS_SHARED_SECRET 2
+
+/**
+ * The credentials came from the `Authorization: Basic` header.
+ */
+#define REFTOKEN_CREDENTIALS_FROM_BASIC 1
+
+/**
+ * The credentials came from `client_id` / `client_secret` in the form body.
+ */
+#define REFTOKEN_CREDENTIALS_FROM_POST_BODY 2
+
+/**
+ * No (or an unknown) `token_type_hint`.
+ */
+#define REFTOKEN_HINT_NONE 0
+
+/**
+ * `token_type_hint=access_token`.
+ */
+#define REFTOKEN_HINT_ACCESS_TOKEN 1
+
+/**
+ * `token_type_hint=refresh_token`.
+ */
+#define REFTOKEN_HINT_REFRESH_TOKEN 2
+
+/**
+ * Choose the algorithm from the key: RS256 for RSA (or a JWK's `alg`), ES256 for P-256.
+ */
+#define REFTOKEN_JWT_ALG_DEFAULT 0
+
+/**
+ * RSASSA-PKCS1-v1_5 with SHA-256 (RSA key).
+ */
+#define REFTOKEN_JWT_ALG_RS256 1
+
+/**
+ * RSASSA-PSS with SHA-256 and a 32-byte salt (RSA key).
+ */
+#define REFTOKEN_JWT_ALG_PS256 2
+
+/**
+ * ECDSA P-256 with SHA-256 (P-256 key).
+ */
+#define REFTOKEN_JWT_ALG_ES256 3
+
+/**
  * The caller is an API resource authenticated with its secret.
  */
 #define REFTOKEN_CALLER_API 1
@@ -271,6 +367,28 @@ typedef uint32_t reftoken_status;
 typedef struct reftoken_grant reftoken_grant;
 
 /**
+ * An introspection request read from HTTP, from `reftoken_introspection_request_parse`.
+ * Immutable: every function taking it may run on several threads at once. Free it with
+ * `reftoken_introspection_request_free`; strings it hands out borrow from it.
+ */
+typedef struct reftoken_introspection_request reftoken_introspection_request;
+
+/**
+ * An ASP.NET Core Data Protection key ring with its application name, loaded once and
+ * immutable afterwards. Create it with `reftoken_keyring_new_from_dir` or
+ * `reftoken_keyring_new_from_xml`, free it with `reftoken_keyring_free`. Every function that
+ * takes a `const reftoken_keyring *` may be called from any number of threads at once.
+ */
+typedef struct reftoken_keyring reftoken_keyring;
+
+/**
+ * A private key that signs RFC 9701 introspection responses, with its algorithm and key id.
+ * Immutable: may be used from several threads at once. Free it with
+ * `reftoken_signing_key_free`.
+ */
+typedef struct reftoken_signing_key reftoken_signing_key;
+
+/**
  * A borrowed UTF-8 string: `len` bytes at `ptr`, no NUL needed. `ptr` may be NULL when
  * `len` is 0.
  */
@@ -284,6 +402,104 @@ typedef struct reftoken_str {
    */
   size_t len;
 } reftoken_str;
+
+/**
+ * The parts of an HTTP request the introspection endpoint reads. A header that was not sent
+ * has `ptr` NULL and `len` 0 (an empty header means the same to the endpoint).
+ */
+typedef struct reftoken_http_request {
+  /**
+   * The method, such as `POST`.
+   */
+  struct reftoken_str method;
+  /**
+   * The `Content-Type` header.
+   */
+  struct reftoken_str content_type;
+  /**
+   * The first `Authorization` header.
+   */
+  struct reftoken_str authorization;
+  /**
+   * The `Accept` header; several `Accept` headers joined with `,`.
+   */
+  struct reftoken_str accept;
+  /**
+   * The body (any bytes).
+   */
+  const uint8_t *body;
+  /**
+   * The body's length in bytes.
+   */
+  size_t body_len;
+} reftoken_http_request;
+
+/**
+ * The caller's credentials from a request: `kind` is `REFTOKEN_CREDENTIALS_NONE`,
+ * `_NO_SECRET` or `_SHARED_SECRET`; `source` is `REFTOKEN_CREDENTIALS_FROM_BASIC` or
+ * `_FROM_POST_BODY` (0 with none). The strings borrow from the request (`ptr` NULL when
+ * absent).
+ */
+typedef struct reftoken_credentials {
+  /**
+   * Which credentials were found.
+   */
+  uint32_t kind;
+  /**
+   * Where they were found.
+   */
+  uint32_t source;
+  /**
+   * The client id or API resource name.
+   */
+  struct reftoken_str client_id;
+  /**
+   * The secret, for `REFTOKEN_CREDENTIALS_SHARED_SECRET`.
+   */
+  struct reftoken_str secret;
+} reftoken_credentials;
+
+/**
+ * What the endpoint answers. All strings are static or borrow from the request.
+ */
+typedef struct reftoken_endpoint_answer {
+  /**
+   * The HTTP status: 200, 400, 401, 405 or 415.
+   */
+  uint16_t status;
+  /**
+   * True (status 200): build the introspection response for `token` (for example with
+   * `reftoken_introspect_data`, or `{"active":false}` when there is no such token) and send
+   * it with `content_type`; when `jwt_requested`, sign it first with
+   * `reftoken_introspection_jwt` (the audience is the authenticated caller's name).
+   */
+  bool introspect;
+  /**
+   * The `Accept` header asked for `application/token-introspection+jwt`.
+   */
+  bool jwt_requested;
+  /**
+   * Send `Cache-Control: no-store, no-cache, max-age=0` and `Pragma: no-cache`.
+   */
+  bool no_store;
+  /**
+   * With `introspect`: `REFTOKEN_HINT_*`; for client callers it says whether access or
+   * refresh tokens are tried first.
+   */
+  uint32_t token_type_hint;
+  /**
+   * With `introspect`: the presented token.
+   */
+  struct reftoken_str token;
+  /**
+   * The `Content-Type` to send (`ptr` NULL: none, and no body).
+   */
+  struct reftoken_str content_type;
+  /**
+   * The body to send when not `introspect` (empty for 401, 405, 415 and a bare 400).
+   */
+  struct reftoken_str body;
+} reftoken_endpoint_answer;
 
 /**
  * Who asks for introspection.
@@ -435,6 +651,218 @@ reftoken_status reftoken_store_key(const char *handle,
  * UTF-8 gives `false`. Thread-safe; never fails.
  */
 bool reftoken_handle_is_wellformed(const char *handle, size_t handle_len);
+
+/**
+ * Writes IdentityServer's stored value for `secret` into `out`: `secret.Sha256()` or
+ * `secret.Sha512()` (`algorithm` is `REFTOKEN_SECRET_SHA256` or `REFTOKEN_SECRET_SHA512`),
+ * the standard padded base64 of the digest of its UTF-8 bytes. An empty or whitespace-only
+ * secret gives the empty string, as in IdentityServer. At most
+ * `REFTOKEN_MAX_SECRET_HASH_LEN` bytes.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INVALID_ARGUMENT` (unknown algorithm); `REFTOKEN_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ */
+reftoken_status reftoken_secret_hash(const char *secret,
+                                     size_t secret_len,
+                                     uint32_t algorithm,
+                                     char *out,
+                                     size_t out_cap,
+                                     size_t *out_len);
+
+/**
+ * Checks a presented secret against `count` stored secrets, as IdentityServer's
+ * `HashedSharedSecretValidator` does: `stored[i]` is a stored value (base64 of the SHA-256
+ * or SHA-512 of the secret, as `reftoken_secret_hash` makes it) and `expirations[i]` its
+ * expiration in Unix seconds, or `REFTOKEN_NO_EXPIRATION`; `expirations` may be NULL when
+ * none expires. A secret with `now > expirations[i]` is skipped. Pass only secrets of type
+ * `SharedSecret`. The comparison takes the same time wherever the values differ and
+ * whichever secret matches.
+ *
+ * On `REFTOKEN_OK`, `*out_valid` says whether the secret matched (an empty or whitespace
+ * secret never does), and `*out_index` (when `out_index` is not NULL) is the index of the
+ * first matching secret, or `count` when none matched. Nothing in the arrays is kept.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT` (`out_valid`, `stored` with a non-zero
+ * count, or a string); `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INPUT_TOO_LARGE` (more than
+ * `REFTOKEN_MAX_STORED_SECRETS`); `REFTOKEN_MALFORMED_INPUT` (an unexpired stored value,
+ * reached before any match, is not base64 of 32 or 64 bytes: IdentityServer fails the whole
+ * check there, and so must the caller; `*out_valid` is false). Thread-safe.
+ */
+reftoken_status reftoken_secret_verify(const char *presented,
+                                       size_t presented_len,
+                                       const struct reftoken_str *stored,
+                                       const int64_t *expirations,
+                                       size_t count,
+                                       int64_t now,
+                                       bool *out_valid,
+                                       size_t *out_index);
+
+/**
+ * Reads an `Authorization` header value as IdentityServer's Basic parser does (RFC 6749
+ * 2.3.1): scheme `Basic ` in any case, at most 810 UTF-16 code units, base64 (whitespace
+ * ignored, padding required), UTF-8, split at the first `:`, each half form-url-decoded
+ * (`+` is a space; `%XX` escapes that do not form UTF-8 stay as written). Writes the client
+ * id into `client_id_out` and the secret into `secret_out` (buffer conventions as
+ * everywhere; when either buffer is too small neither is written and both lengths are set);
+ * `*out_has_secret` is false when the secret is empty or whitespace (IdentityServer's
+ * `NoSecret`), and then `*secret_len` is 0. Buffers of `REFTOKEN_MAX_CLIENT_ID_LEN * 3`
+ * and `REFTOKEN_MAX_CLIENT_SECRET_LEN * 3` bytes are always enough.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (the header);
+ * `REFTOKEN_MALFORMED_INPUT` (empty header, another scheme, not base64, credentials that are
+ * not UTF-8, no `:`, empty or whitespace client id); `REFTOKEN_INPUT_TOO_LARGE` (header,
+ * client id or secret over its limit); `REFTOKEN_BUFFER_TOO_SMALL`. IdentityServer finds no
+ * credentials in the header in every failing case. Thread-safe.
+ */
+reftoken_status reftoken_basic_parse(const char *header,
+                                     size_t header_len,
+                                     char *client_id_out,
+                                     size_t client_id_cap,
+                                     size_t *client_id_len,
+                                     char *secret_out,
+                                     size_t secret_cap,
+                                     size_t *secret_len,
+                                     bool *out_has_secret);
+
+/**
+ * Reads an introspection request as IdentityServer's endpoint does, up to the point where
+ * the caller must be authenticated: method, content type (`application/x-www-form-urlencoded`,
+ * UTF-8), the caller's credentials (Basic header first, then `client_id`/`client_secret` in
+ * the body) and the form parameters (`token`, `token_type_hint`; empty values ignored; a
+ * repeated `token` or `token_type_hint` is refused, where IdentityServer joins the values).
+ * HTTP-level problems are not errors: they are in the answer from
+ * `reftoken_introspection_request_decide`. The new request is stored in `*out` (NULL on
+ * failure); the caller frees it with `reftoken_introspection_request_free`. The request's
+ * strings and body are copied; nothing borrowed is kept.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (method or a
+ * header is not UTF-8; the body may be any bytes). Thread-safe.
+ */
+reftoken_status reftoken_introspection_request_parse(const struct reftoken_http_request *request,
+                                                     struct reftoken_introspection_request **out);
+
+/**
+ * Reads a form body alone as `reftoken_introspection_request_parse` reads a POST with
+ * `Content-Type: application/x-www-form-urlencoded` and no `Authorization` or `Accept`
+ * header: credentials from `client_id`/`client_secret`, and the parameters. `*out` as
+ * there.
+ *
+ * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
+ */
+reftoken_status reftoken_introspection_form_parse(const uint8_t *body,
+                                                  size_t body_len,
+                                                  struct reftoken_introspection_request **out);
+
+/**
+ * Frees a request. NULL is ignored. Strings borrowed from it become invalid.
+ */
+void reftoken_introspection_request_free(struct reftoken_introspection_request *request);
+
+/**
+ * Fills `*out` with the caller's credentials (see `reftoken_credentials`): what the host
+ * looks up (an API resource by that name first, then a client by that id) and checks with
+ * `reftoken_secret_verify`. The strings stay valid until the request is freed.
+ *
+ * Returns `REFTOKEN_OK` (also when there are none: `kind` is `REFTOKEN_CREDENTIALS_NONE`)
+ * or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
+ */
+reftoken_status reftoken_introspection_request_credentials(const struct reftoken_introspection_request *request,
+                                                           struct reftoken_credentials *out);
+
+/**
+ * Decides what to answer, given whether the caller authenticated (as an enabled API resource
+ * with a valid secret, else as an enabled client with a valid secret or one that needs
+ * none): 405, 415 or a bare 400 when the request was refused before authentication; 401 when
+ * `caller_authenticated` is false; 400 `{"error":"missing_token"}` (or RefToken's
+ * `invalid_request` for a repeated parameter); else an introspection (see
+ * `reftoken_endpoint_answer`). The strings stay valid until the request is freed.
+ *
+ * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
+ */
+reftoken_status reftoken_introspection_request_decide(const struct reftoken_introspection_request *request,
+                                                      bool caller_authenticated,
+                                                      struct reftoken_endpoint_answer *out);
+
+/**
+ * Loads a signing key from PEM text: PKCS#8 `PRIVATE KEY` (RSA or P-256), PKCS#1 `RSA
+ * PRIVATE KEY` or SEC1 `EC PRIVATE KEY` (P-256). `alg` is a `REFTOKEN_JWT_ALG_*` value
+ * (`REFTOKEN_JWT_ALG_DEFAULT`: RS256 for RSA, ES256 for P-256); `kid` (length 0 for none)
+ * goes into the JWS header. The new key is stored in `*out` (NULL on failure); the caller
+ * frees it with `reftoken_signing_key_free`. Nothing borrowed is kept.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INPUT_TOO_LARGE` (over 64 KiB); `REFTOKEN_MALFORMED_INPUT` (not PEM or not a
+ * key); `REFTOKEN_INVALID_ARGUMENT` (unknown `alg`, an algorithm that does not fit the key,
+ * encrypted or public-only PEM, another key type or curve, RSA under 2048 bits).
+ * Thread-safe.
+ */
+reftoken_status reftoken_signing_key_new_from_pem(const char *pem,
+                                                  size_t pem_len,
+                                                  uint32_t alg,
+                                                  const char *kid,
+                                                  size_t kid_len,
+                                                  struct reftoken_signing_key **out);
+
+/**
+ * Loads a signing key from a private JWK: `kty` `RSA` (`n`, `e`, `d`, optionally `p`, `q`)
+ * or `EC` with `crv` `P-256` (`d`, optionally `x`, `y`, which must match). The algorithm is
+ * `alg` unless `REFTOKEN_JWT_ALG_DEFAULT`, else the JWK's `alg`, else RS256 / ES256; `kid`
+ * (length 0: the JWK's `kid`, if any) goes into the JWS header. `*out` as in
+ * `reftoken_signing_key_new_from_pem`.
+ *
+ * Returns as `reftoken_signing_key_new_from_pem`; `REFTOKEN_INVALID_ARGUMENT` also when
+ * `alg` and the JWK's `alg` differ. Thread-safe.
+ */
+reftoken_status reftoken_signing_key_new_from_jwk(const char *jwk,
+                                                  size_t jwk_len,
+                                                  uint32_t alg,
+                                                  const char *kid,
+                                                  size_t kid_len,
+                                                  struct reftoken_signing_key **out);
+
+/**
+ * Frees a signing key. NULL is ignored.
+ */
+void reftoken_signing_key_free(struct reftoken_signing_key *key);
+
+/**
+ * Writes the key's public part as a JWK for a JWKS document (`kty`, `use`, `kid`, `alg`,
+ * then `e`, `n` or `x`, `y`, `crv`).
+ *
+ * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_BUFFER_TOO_SMALL`.
+ * Thread-safe.
+ */
+reftoken_status reftoken_signing_key_public_jwk(const struct reftoken_signing_key *key,
+                                                char *out,
+                                                size_t out_cap,
+                                                size_t *out_len);
+
+/**
+ * Writes the RFC 9701 response body IdentityServer 7.3+ sends for `Accept:
+ * application/token-introspection+jwt`: a compact JWS signed with `key`, header
+ * `{"alg":..,"kid":..,"typ":"token-introspection+jwt"}` (no `kid` when the key has none),
+ * payload `{"iss":issuer,"iat":now,"aud":audience,"token_introspection":response}`.
+ * `response` is the introspection JSON (a JSON object, such as `reftoken_introspect`
+ * writes); `audience` is the authenticated caller's name (API resource name or client id);
+ * `now` is Unix seconds. Send it with content type `application/token-introspection+jwt`.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INPUT_TOO_LARGE` (response over 1 MiB); `REFTOKEN_MALFORMED_INPUT` (response is
+ * not a JSON object); `REFTOKEN_RNG_FAILURE` (RSA blinding or PSS salt);
+ * `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe.
+ */
+reftoken_status reftoken_introspection_jwt(const struct reftoken_signing_key *key,
+                                           const char *issuer,
+                                           size_t issuer_len,
+                                           const char *audience,
+                                           size_t audience_len,
+                                           int64_t now,
+                                           const char *response,
+                                           size_t response_len,
+                                           char *out,
+                                           size_t out_cap,
+                                           size_t *out_len);
 
 /**
  * Parses a `Data` column (a version-1 container or an IdentityServer4 version-0 payload)
@@ -626,6 +1054,152 @@ reftoken_status reftoken_reference_token_key(const char *handle,
                                              char *out,
                                              size_t out_cap,
                                              size_t *out_len);
+
+/**
+ * Loads a key ring from a directory of `*.xml` key files, as ASP.NET Core's
+ * `PersistKeysToFileSystem(dir)` writes them, into a new key ring stored in `*out`. The
+ * caller owns it and frees it with `reftoken_keyring_free`; on failure `*out` is NULL.
+ *
+ * `dir` is a UTF-8 path. `app_name` is the application name that roots every purpose
+ * chain: what the application passes to `SetApplicationName`, or its application
+ * discriminator (ASP.NET Core 7+ uses the content root path with a trailing `/`). NULL or
+ * empty: no root purpose.
+ *
+ * Keys whose master key is encrypted at rest with Windows DPAPI, DPAPI-NG or a certificate
+ * are kept but cannot be used (unprotecting with them gives
+ * `REFTOKEN_UNSUPPORTED_PROTECTOR`); `<key>` elements whose id or dates cannot be read are
+ * skipped, as ASP.NET Core does.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT` (`out` NULL, or a NULL pointer with a
+ * nonzero length); `REFTOKEN_INVALID_UTF8`; `REFTOKEN_IO_ERROR` (the directory or a file
+ * cannot be read); `REFTOKEN_INPUT_TOO_LARGE` (a file over 1 MiB, over 1000 keys or over
+ * 10000 files); `REFTOKEN_MALFORMED_INPUT` (a file that is not XML, an unreadable
+ * revocation, two keys with one id). Thread-safe.
+ */
+reftoken_status reftoken_keyring_new_from_dir(const char *dir,
+                                              size_t dir_len,
+                                              const char *app_name,
+                                              size_t app_name_len,
+                                              struct reftoken_keyring **out);
+
+/**
+ * Loads a key ring from `count` XML elements as a database or cache holds them (the `Xml`
+ * column of Entity Framework Core's `DataProtectionKeys` table, a Redis list, ...): each
+ * `elements[i]` is one `<key>` or `<revocation>` element, UTF-8, with or without an XML
+ * declaration. Otherwise as `reftoken_keyring_new_from_dir` (without `REFTOKEN_IO_ERROR`).
+ * The strings are only read during the call. `elements` may be NULL when `count` is 0 (an
+ * empty key ring).
+ */
+reftoken_status reftoken_keyring_new_from_xml(const struct reftoken_str *elements,
+                                              size_t count,
+                                              const char *app_name,
+                                              size_t app_name_len,
+                                              struct reftoken_keyring **out);
+
+/**
+ * Frees a key ring and wipes its keys from memory. NULL is allowed and ignored. The key
+ * ring must not be in use by another thread and must not be used afterwards.
+ */
+void reftoken_keyring_free(struct reftoken_keyring *keyring);
+
+/**
+ * Writes the id of the key ASP.NET Core would protect new payloads with at
+ * `now_unix_seconds` (its default-key rule: activated, not expired, not revoked, usable;
+ * preferring keys created at least two days earlier) as 36 lowercase characters
+ * (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`) into `out`.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_BUFFER_TOO_SMALL` (`*out_len`
+ * is 36); `REFTOKEN_UNKNOWN_KEY` (no key qualifies: ASP.NET Core would create one).
+ * Thread-safe.
+ */
+reftoken_status reftoken_keyring_default_key_id(const struct reftoken_keyring *keyring,
+                                                int64_t now_unix_seconds,
+                                                char *out,
+                                                size_t out_cap,
+                                                size_t *out_len);
+
+/**
+ * `protector.Protect(plaintext)` (the string overload) for the purpose chain
+ * `[app name,] purposes[0], ..., purposes[purpose_count - 1]`: writes the base64url payload
+ * (no padding, starting with `CfDJ8`) into `out`. `plaintext` is UTF-8 text, as .NET's
+ * string overload requires. The key is the ring's default key at `now_unix_seconds`; the
+ * key modifier and IV come from the library's CSPRNG. The needed length is known before
+ * any work: with a buffer too small nothing is encrypted.
+ *
+ * `purposes` may be NULL when `purpose_count` is 0 (allowed only with an app name).
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INVALID_ARGUMENT` (no app name and no purpose); `REFTOKEN_INPUT_TOO_LARGE`
+ * (plaintext over 1 MiB, over 256 purposes, a purpose over 64 KiB);
+ * `REFTOKEN_BUFFER_TOO_SMALL` (with `*out_len` the length needed);
+ * `REFTOKEN_UNKNOWN_KEY` (no default key at that time: see
+ * `reftoken_keyring_default_key_id`); `REFTOKEN_RNG_FAILURE`. Thread-safe.
+ */
+reftoken_status reftoken_protect(const struct reftoken_keyring *keyring,
+                                 const struct reftoken_str *purposes,
+                                 size_t purpose_count,
+                                 const char *plaintext,
+                                 size_t plaintext_len,
+                                 int64_t now_unix_seconds,
+                                 char *out,
+                                 size_t out_cap,
+                                 size_t *out_len);
+
+/**
+ * `protector.Unprotect(payload)` (the string overload) for the purpose chain
+ * `[app name,] purposes...`: decodes the base64url `payload` (as leniently as ASP.NET Core:
+ * padding and white space tolerated), authenticates and decrypts it, and writes the UTF-8
+ * plaintext into `out`. Any key of the ring may have protected it, expired ones included.
+ * When the buffer is too small the payload is still decrypted (into memory that is wiped)
+ * to learn the length. Plaintext the library holds is wiped before returning.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (an argument);
+ * `REFTOKEN_INVALID_ARGUMENT` (no app name and no purpose); `REFTOKEN_INPUT_TOO_LARGE`;
+ * `REFTOKEN_MALFORMED_INPUT` (not base64url, or the descriptor of its key cannot be
+ * read); `REFTOKEN_CRYPTO_FAILURE` (not a payload,
+ * tampered, truncated, other purposes or app name, plaintext not UTF-8);
+ * `REFTOKEN_UNKNOWN_KEY` (its key is not in the ring); `REFTOKEN_KEY_REVOKED`;
+ * `REFTOKEN_UNSUPPORTED_PROTECTOR` (its key is encrypted at rest with DPAPI or a
+ * certificate); `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe.
+ */
+reftoken_status reftoken_unprotect(const struct reftoken_keyring *keyring,
+                                   const struct reftoken_str *purposes,
+                                   size_t purpose_count,
+                                   const char *payload,
+                                   size_t payload_len,
+                                   char *out,
+                                   size_t out_cap,
+                                   size_t *out_len);
+
+/**
+ * `protector.Protect(byte[])`: as `reftoken_protect`, for binary plaintext and the binary
+ * payload (`09 F0 C9 F0`, the key id, then the encrypted body), written to `out` (a NUL
+ * byte follows when `out_cap` leaves room, as for text). Same statuses, without
+ * `REFTOKEN_INVALID_UTF8` for the plaintext.
+ */
+reftoken_status reftoken_protect_bytes(const struct reftoken_keyring *keyring,
+                                       const struct reftoken_str *purposes,
+                                       size_t purpose_count,
+                                       const uint8_t *plaintext,
+                                       size_t plaintext_len,
+                                       int64_t now_unix_seconds,
+                                       uint8_t *out,
+                                       size_t out_cap,
+                                       size_t *out_len);
+
+/**
+ * `protector.Unprotect(byte[])`: as `reftoken_unprotect`, for the binary payload and
+ * binary plaintext (a NUL byte follows in `out` when `out_cap` leaves room). Same
+ * statuses, without the base64url and UTF-8 checks.
+ */
+reftoken_status reftoken_unprotect_bytes(const struct reftoken_keyring *keyring,
+                                         const struct reftoken_str *purposes,
+                                         size_t purpose_count,
+                                         const uint8_t *payload,
+                                         size_t payload_len,
+                                         uint8_t *out,
+                                         size_t out_cap,
+                                         size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

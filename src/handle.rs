@@ -16,7 +16,17 @@ pub const HEX_KEY_SUFFIX: &str = "-1";
 /// Length of a handle from [`new_handle`]: 64 hex characters and `-1`.
 pub const HANDLE_LEN: usize = 2 * HANDLE_BYTES + HEX_KEY_SUFFIX.len();
 
-const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// Each byte's two uppercase hex digits: one lookup per byte.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+        i += 1;
+    }
+    t
+};
 
 /// A handle on the stack: no heap allocation.
 pub type Handle = ArrayString<HANDLE_LEN>;
@@ -25,8 +35,7 @@ pub type Handle = ArrayString<HANDLE_LEN>;
 pub(crate) fn upper_hex_into(bytes: &[u8], out: &mut [u8]) {
     debug_assert_eq!(out.len(), bytes.len() * 2);
     for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = UPPER_HEX[(b >> 4) as usize];
-        pair[1] = UPPER_HEX[(b & 0x0f) as usize];
+        pair.copy_from_slice(&HEX_PAIRS[*b as usize]);
     }
 }
 
@@ -63,15 +72,21 @@ pub fn random_hex(length: usize) -> Result<String, Error> {
     Ok(String::from_utf8(out).expect("hex is ASCII"))
 }
 
+/// Writes a new handle (see [`new_handle`]) into `out`, which the caller wipes when done.
+pub fn new_handle_into(out: &mut [u8; HANDLE_LEN]) -> Result<(), Error> {
+    let mut bytes = [0u8; HANDLE_BYTES];
+    rng::fill(&mut bytes)?;
+    upper_hex_into(&bytes, &mut out[..2 * HANDLE_BYTES]);
+    bytes.zeroize();
+    out[2 * HANDLE_BYTES..].copy_from_slice(HEX_KEY_SUFFIX.as_bytes());
+    Ok(())
+}
+
 /// A new handle as IdentityServer hands it to clients: 32 random bytes as uppercase hex,
 /// then `-1`.
 pub fn new_handle() -> Result<Handle, Error> {
     let mut buf = [0u8; HANDLE_LEN];
-    let mut bytes = [0u8; HANDLE_BYTES];
-    rng::fill(&mut bytes)?;
-    upper_hex_into(&bytes, &mut buf[..2 * HANDLE_BYTES]);
-    bytes.zeroize();
-    buf[2 * HANDLE_BYTES..].copy_from_slice(HEX_KEY_SUFFIX.as_bytes());
+    new_handle_into(&mut buf)?;
     let s = std::str::from_utf8(&buf).expect("hex is ASCII");
     let handle = Handle::from(s).expect("exact capacity");
     buf.zeroize();

@@ -26,5 +26,8 @@ pub mod key;
 pub mod limits;
 mod rng;
 pub mod validation;
+pub mod secret;
+pub mod endpoint;
+pub mod jwt;
 
 pub use error::Error;

@@ -91,7 +91,7 @@ where
     F: FnOnce(&str) -> Result<Option<StoredGrant>, Error>,
 {
     if !plausible_handle(handle) {
-        return Ok((StoreKey::new(), Outcome::NotFound(NotFound::Malformed)));
+        return Ok((StoreKey::empty(), Outcome::NotFound(NotFound::Malformed)));
     }
     let k = key::store_key(handle, key::REFERENCE_TOKEN)?;
     let outcome = match lookup(&k)? {

@@ -86,6 +86,7 @@ pub struct KeyRing {
     index: HashMap<[u8; 16], usize>,
     pub(crate) root: Option<Box<str>>,
     skipped: Vec<String>,
+    policy: DefaultKeyPolicy,
 }
 
 impl KeyRing {
@@ -153,7 +154,7 @@ impl KeyRing {
             elements
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (ElementName::Index(i), s.as_ref())),
+                .map(|(i, s)| (ElementIndex(i), s.as_ref())),
         )
     }
 
@@ -219,6 +220,7 @@ impl KeyRing {
             index,
             root: None,
             skipped,
+            policy: DefaultKeyPolicy::default(),
         })
     }
 
@@ -259,45 +261,71 @@ impl KeyRing {
         self.index.get(&id).map(|&i| &self.keys[i])
     }
 
-    /// The key ASP.NET Core would protect new payloads with at `now` (its `DefaultKeyResolver`):
-    /// among keys activated by `now` + 5 minutes, the most recently activated one created at
-    /// least 2 days ago, else the earliest activated newer one (ties: smaller id); and only if
-    /// that key is not revoked, not expired and usable. `None` where ASP.NET Core would create
-    /// a new key.
+    /// Chooses how [`KeyRing::default_key_id`] picks the key for new payloads.
+    pub fn with_default_key_policy(mut self, policy: DefaultKeyPolicy) -> KeyRing {
+        self.policy = policy;
+        self
+    }
+
+    /// The key ASP.NET Core would protect new payloads with at `now` (its `DefaultKeyResolver`,
+    /// see [`DefaultKeyPolicy`]): the preferred key among those activated by `now` + 5 minutes,
+    /// if it is not revoked, not expired and usable. `None` where ASP.NET Core would create a
+    /// new key.
     pub fn default_key_id(&self, now: Instant) -> Option<Uuid> {
         self.default_key(now).map(|k| k.id)
     }
 
     pub(crate) fn default_key(&self, now: Instant) -> Option<&Key> {
-        let cutoff = Instant(now.0.saturating_sub(KEY_PROPAGATION_WINDOW));
         let latest_activation = Instant(now.0.saturating_add(MAX_CLOCK_SKEW));
         let activated = || {
             self.keys
                 .iter()
                 .filter(move |k| k.activation <= latest_activation)
         };
-        let preferred = activated()
-            .filter(|k| k.creation <= cutoff)
-            .max_by(|a, b| a.activation.cmp(&b.activation).then(b.id.cmp(&a.id)))
-            .or_else(|| {
+        // Later activation first; equal activations: the smaller id (Guid.CompareTo order,
+        // which is uuid's order).
+        let newest = |a: &&Key, b: &&Key| a.activation.cmp(&b.activation).then(b.id.cmp(&a.id));
+        let preferred = match self.policy {
+            DefaultKeyPolicy::MostRecentlyActivated => activated().max_by(newest),
+            DefaultKeyPolicy::PreferPropagated => {
+                let cutoff = Instant(now.0.saturating_sub(KEY_PROPAGATION_WINDOW));
                 activated()
-                    .filter(|k| k.creation > cutoff)
-                    .min_by(|a, b| a.activation.cmp(&b.activation).then(a.id.cmp(&b.id)))
-            })?;
+                    .filter(|k| k.creation <= cutoff)
+                    .max_by(newest)
+                    .or_else(|| {
+                        activated()
+                            .filter(|k| k.creation > cutoff)
+                            .min_by(|a, b| a.activation.cmp(&b.activation).then(a.id.cmp(&b.id)))
+                    })
+            }
+        }?;
         (!preferred.revoked && preferred.expiration > now && preferred.crypto.is_ok())
             .then_some(preferred)
     }
 }
 
-enum ElementName {
-    Index(usize),
+/// How [`KeyRing::default_key_id`] chooses the key that protects new payloads. Either way
+/// the chosen key must also be unrevoked, unexpired and usable, or there is no default key
+/// (ASP.NET Core would create one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DefaultKeyPolicy {
+    /// ASP.NET Core 2.x to 10.0 (checked against 10.0.12 in tests/dataprotection.rs): the
+    /// most recently activated key among those activated by `now` + 5 minutes; equal
+    /// activation dates: the smaller key id.
+    #[default]
+    MostRecentlyActivated,
+    /// The rule in dotnet/aspnetcore's main branch after PR #54309 (not in any release up to
+    /// 10.0.12): prefer the most recently activated key created at least 2 days before `now`
+    /// (so that every instance has seen it); failing that, the *earliest* activated newer key.
+    PreferPropagated,
 }
 
-impl std::fmt::Display for ElementName {
+/// Names an element of [`KeyRing::from_xml`] in messages.
+struct ElementIndex(usize);
+
+impl std::fmt::Display for ElementIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ElementName::Index(i) => write!(f, "element {i}"),
-        }
+        write!(f, "element {}", self.0)
     }
 }
 
@@ -360,8 +388,11 @@ fn read_xml_file(path: &Path) -> Result<Zeroizing<String>, ReadError> {
     }
 }
 
+/// An element with this local name in no namespace (`xmlns=""` included).
 fn is_named(node: Node<'_, '_>, name: &str) -> bool {
-    node.is_element() && node.tag_name().name() == name && node.tag_name().namespace().is_none()
+    node.is_element()
+        && node.tag_name().name() == name
+        && node.tag_name().namespace().is_none_or(str::is_empty)
 }
 
 /// The first child element with this (un-namespaced) name, as XLinq's `Element(name)`.

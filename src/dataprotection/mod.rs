@@ -26,7 +26,7 @@ mod protector;
 mod tests;
 
 pub use encryptor::{AesKeySize, Algorithm, HmacAlgorithm};
-pub use keyring::{KeyInfo, KeyRing};
+pub use keyring::{DefaultKeyPolicy, KeyInfo, KeyRing};
 pub use protector::{base64url_decode, base64url_encode};
 
 /// Largest binary payload or plaintext accepted by protect and unprotect (bytes).
@@ -46,6 +46,12 @@ pub const MAX_KEY_RING_ELEMENTS: usize = 10_000;
 pub const MAX_PURPOSES: usize = 256;
 /// Largest single purpose string (bytes of UTF-8).
 pub const MAX_PURPOSE_LEN: usize = 1 << 16;
+
+// A key ring is shared between threads without locks.
+const _: () = {
+    const fn thread_safe<T: Send + Sync>() {}
+    thread_safe::<KeyRing>()
+};
 
 /// The application discriminator ASP.NET Core 7.0 and later derive from the content root path
 /// when the application does not call `SetApplicationName` (Linux and macOS rule, §5):

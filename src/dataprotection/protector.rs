@@ -4,7 +4,8 @@
 use std::ops::Range;
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurposeConfig, NO_PAD};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::encryptor::{KEY_MODIFIER_LEN, KeyCrypto};
@@ -31,12 +32,13 @@ impl KeyRing {
         Error::check_len("plaintext", plaintext.len(), MAX_PAYLOAD_LEN)?;
         let key = self.default_key(now).ok_or(Error::NoActiveKey)?;
         let crypto = key.crypto.as_ref().map_err(|p| p.to_error())?;
-        let mut key_modifier = [0u8; KEY_MODIFIER_LEN];
-        let mut iv = [0u8; 16];
-        let iv = &mut iv[..crypto.alg.iv_len()];
-        crate::rng::fill(&mut key_modifier)?;
-        crate::rng::fill(iv)?;
-        Ok(self.protect_with(key, crypto, purposes, plaintext, &key_modifier, iv))
+        // Key modifier, then IV or nonce, from one draw (as ASP.NET Core's CNG encryptor does).
+        let mut random = [0u8; KEY_MODIFIER_LEN + 16];
+        crate::rng::fill(&mut random[..KEY_MODIFIER_LEN + crypto.alg.iv_len()])?;
+        let (key_modifier, iv) = random.split_at(KEY_MODIFIER_LEN);
+        let key_modifier: &[u8; KEY_MODIFIER_LEN] = key_modifier.try_into().expect("16 bytes");
+        let iv = &iv[..crypto.alg.iv_len()];
+        Ok(self.protect_with(key, crypto, purposes, plaintext, key_modifier, iv))
     }
 
     /// Protect with a given key, key modifier and IV (known-answer tests use this directly).
@@ -63,7 +65,8 @@ impl KeyRing {
     }
 
     /// The length [`KeyRing::protect`] would return for a plaintext of `plaintext_len` bytes
-    /// at `now` (add nothing: the length is exact). Same errors as `protect`, without the work.
+    /// at `now` (exact). Fails as `protect` would for the plaintext length and the key,
+    /// without doing any work.
     pub fn protected_len(&self, plaintext_len: usize, now: Instant) -> Result<usize, Error> {
         Error::check_len("plaintext", plaintext_len, MAX_PAYLOAD_LEN)?;
         let key = self.default_key(now).ok_or(Error::NoActiveKey)?;
@@ -197,40 +200,77 @@ fn keep_range(buf: &mut Vec<u8>, range: Range<usize>) {
 /// Empty input is empty output.
 pub fn base64url_decode(s: &str) -> Result<Vec<u8>, Error> {
     let bad = || Error::malformed("protected payload", "not valid base64url");
-    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
     let stripped: Vec<u8>;
     let mut b = s.as_bytes();
-    if b.iter().any(is_space) {
-        stripped = b.iter().copied().filter(|c| !is_space(c)).collect();
+    // One branch-free pass (it vectorizes): is there white space, is it standard base64?
+    let (mut space, mut standard) = (false, false);
+    for &c in b {
+        space |= is_space(c);
+        standard |= c == b'+' || c == b'/';
+    }
+    if space {
+        stripped = b.iter().copied().filter(|&c| !is_space(c)).collect();
         b = &stripped;
     }
     let mut out = vec![0u8; b.len() / 4 * 3 + 3];
-    let n = if b.iter().any(|&c| c == b'+' || c == b'/') {
+    let n = if standard {
         if b.len() % 4 != 0 {
             return Err(bad());
         }
-        BASE64_LENIENT_BITS.decode_slice(b, &mut out).map_err(|_| bad())?
+        engines()
+            .standard_lenient
+            .decode_slice(b, &mut out)
+            .map_err(|_| bad())?
     } else {
         let data = b.len() - b.iter().rev().take_while(|&&c| c == b'=').count();
         let padding = b.len() - data;
         if data % 4 == 1 || padding > (4 - data % 4) % 4 {
             return Err(bad());
         }
-        URL_SAFE_NO_PAD.decode_slice(&b[..data], &mut out).map_err(|_| bad())?
+        engines()
+            .url
+            .decode_slice(&b[..data], &mut out)
+            .map_err(|_| bad())?
     };
     out.truncate(n);
     Ok(out)
 }
 
-/// Standard base64, canonical padding, unused bits ignored (`Convert.FromBase64String`).
-const BASE64_LENIENT_BITS: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
-);
+/// The base64 engine: the crate's SIMD one (AVX2 / NEON, detected at run time) where it exists.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+type FastEngine = base64::engine::Simd;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+type FastEngine = base64::engine::GeneralPurpose;
+
+struct Engines {
+    /// base64url, no padding, unused bits must be zero (`Base64Url`).
+    url: FastEngine,
+    /// Standard base64, canonical padding, unused bits ignored (`Convert.FromBase64String`).
+    standard_lenient: FastEngine,
+}
+
+fn engines() -> &'static Engines {
+    static ENGINES: std::sync::OnceLock<Engines> = std::sync::OnceLock::new();
+    ENGINES.get_or_init(|| {
+        let lenient = GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical);
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+        let (url, standard_lenient) = (FastEngine::url_safe(NO_PAD), FastEngine::standard(lenient));
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        let (url, standard_lenient) = (
+            FastEngine::new(&base64::alphabet::URL_SAFE, NO_PAD),
+            FastEngine::new(&base64::alphabet::STANDARD, lenient),
+        );
+        Engines {
+            url,
+            standard_lenient,
+        }
+    })
+}
 
 /// Encodes as `WebEncoders.Base64UrlEncode`: base64url, no padding.
 pub fn base64url_encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
+    engines().url.encode(bytes)
 }

@@ -528,7 +528,19 @@ fn base64url_leniency() {
     assert_eq!(base64url_decode("AQ=").unwrap(), [1]);
     assert_eq!(base64url_decode("AQ=\n=").unwrap(), [1]);
     assert_eq!(base64url_decode(" A Q\r\nID").unwrap(), [1, 2, 3]);
-    for bad in ["AR", "AR==", "AQI==", "AQID=", "=", "+/8", "+/8==", "AQ_=", "A===", "AQ\u{b}ID", "AQ\u{a0}ID"] {
+    for bad in [
+        "AR",
+        "AR==",
+        "AQI==",
+        "AQID=",
+        "=",
+        "+/8",
+        "+/8==",
+        "AQ_=",
+        "A===",
+        "AQ\u{b}ID",
+        "AQ\u{a0}ID",
+    ] {
         assert!(base64url_decode(bad).is_err(), "{bad:?}");
     }
     assert!(base64url_decode("A").is_err());

@@ -135,9 +135,16 @@ pub unsafe extern "C" fn reftoken_handle_new(
                 ),
             );
         }
-        let h = try_core!(handle::new_handle());
-        // SAFETY: caller's buffer contract.
-        unsafe { write_out(h.as_bytes(), out, out_cap, out_len) }
+        // SAFETY: `out` holds at least HANDLE_LEN bytes (checked above) and is only written.
+        let dst = unsafe { &mut *out.cast::<[u8; handle::HANDLE_LEN]>() };
+        try_core!(handle::new_handle_into(dst));
+        if out_cap > handle::HANDLE_LEN {
+            // SAFETY: within `out_cap`.
+            unsafe { *out.add(handle::HANDLE_LEN) = 0 };
+        }
+        // SAFETY: checked non-null.
+        unsafe { *out_len = handle::HANDLE_LEN };
+        REFTOKEN_OK
     })
 }
 

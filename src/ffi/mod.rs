@@ -16,10 +16,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::Error;
 
 mod core_fns;
+mod endpoint_fns;
 mod grant_fns;
 mod keyring_fns;
 
 pub use core_fns::*;
+pub use endpoint_fns::*;
 pub use grant_fns::*;
 #[allow(unused_imports)]
 pub use keyring_fns::*;

@@ -44,6 +44,7 @@ using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace RefToken.DataProtectionOracle;
@@ -115,6 +116,14 @@ internal static class Program
     private static ServiceProvider Build(JsonElement op)
     {
         var services = new ServiceCollection();
+        if (System.Environment.GetEnvironmentVariable("ORACLE_LOG") == "1")
+        {
+            // Diagnostics: ASP.NET Core's own Data Protection log on stderr.
+            services.AddLogging(b => b.AddSimpleConsole(o => o.SingleLine = true)
+                .SetMinimumLevel(LogLevel.Trace)
+                .AddFilter(level => true));
+            services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        }
         var contentRoot = Str(op, "content_root");
         if (contentRoot is not null)
         {

@@ -1,0 +1,129 @@
+//! Property tests for the core: round trips, well-formed output, and store keys checked
+//! against coreutils' `sha256sum` (an independent SHA-256).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use proptest::prelude::*;
+use reftoken::grant::{self, Claim, Token};
+use reftoken::instant::{self, Instant};
+use reftoken::introspection::{self, Caller, Options, VT_BOOLEAN, VT_DOUBLE, VT_INTEGER, VT_INTEGER64, VT_JSON};
+use reftoken::{json, key};
+
+fn sha256sum(input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum (coreutils) is needed for this test");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    hex::decode(&String::from_utf8(out.stdout).unwrap()[..64]).unwrap()
+}
+
+fn value_type() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(VT_INTEGER.to_owned())),
+        Just(Some(VT_INTEGER64.to_owned())),
+        Just(Some(VT_DOUBLE.to_owned())),
+        Just(Some(VT_BOOLEAN.to_owned())),
+        Just(Some(VT_JSON.to_owned())),
+    ]
+}
+
+fn claim() -> impl Strategy<Value = Claim> {
+    let claim_type = prop_oneof![Just("sub".to_owned()), Just("scope".to_owned()), Just("role".to_owned()), Just("Role".to_owned()), Just("aud".to_owned()), "[a-z_]{1,8}", ".{0,6}"];
+    let value = prop_oneof!["[0-9]{1,12}", "-?[0-9]{1,3}\\.[0-9]{1,3}", Just("true".to_owned()), Just("{\"a\":[1,2]}".to_owned()), Just("api1.read".to_owned()), ".{0,12}"];
+    (claim_type, value, value_type()).prop_map(|(t, v, vt)| Claim { claim_type: t, value: v, value_type: vt })
+}
+
+fn token() -> impl Strategy<Value = Token> {
+    (
+        proptest::collection::vec(claim(), 0..20),
+        proptest::collection::vec(".{0,8}", 0..3),
+        any::<i32>().prop_map(|l| l.rem_euclid(1_000_000)),
+        0i64..4_000_000_000i64,
+        0u32..10_000_000,
+        proptest::option::of(".{0,10}"),
+    )
+        .prop_map(|(claims, audiences, lifetime, secs, frac, description)| Token {
+            claims,
+            audiences,
+            lifetime,
+            issuer: Some("https://idp".into()),
+            client_id: Some("client1".into()),
+            creation_time: Instant(secs * 10_000_000 + i64::from(frac)),
+            description,
+            ..Token::default()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn json_strings_round_trip(s in any::<String>()) {
+        let mut out = String::new();
+        json::write_str(&mut out, &s);
+        prop_assert!(out.is_ascii());
+        let back: String = serde_json::from_str(&out).unwrap();
+        prop_assert_eq!(back, s);
+    }
+
+    #[test]
+    fn doubles_round_trip(d in any::<f64>().prop_filter("finite", |d| d.is_finite())) {
+        let mut out = String::new();
+        json::write_f64(&mut out, d);
+        let back: f64 = out.parse().unwrap();
+        prop_assert_eq!(back.to_bits(), d.to_bits(), "{}", out);
+    }
+
+    #[test]
+    fn instants_round_trip(ticks in -621_355_968_000_000_000i64..2_534_023_007_990_000_000i64) {
+        let mut out = String::new();
+        instant::format(Instant(ticks), &mut out);
+        prop_assert_eq!(instant::parse(&out).unwrap(), Instant(ticks));
+    }
+
+    #[test]
+    fn tokens_round_trip_through_the_data_column(t in token()) {
+        let data = grant::seal_data(&t.to_json(), false);
+        prop_assert_eq!(grant::read_token(&data).unwrap(), t);
+    }
+
+    #[test]
+    fn responses_are_json_and_end_with_active_and_scope(t in token(), now in 0i64..4_000_000_000i64, api in any::<bool>()) {
+        let scopes = ["api1.read", "api1.write"];
+        let caller = if api { Caller::Api { name: "api1", scopes: &scopes } } else { Caller::Client { id: "client1" } };
+        let now = Instant::from_unix_seconds(now);
+        let verdict = introspection::evaluate(&t, &caller, now, &Options::default());
+        match introspection::respond(&t, &caller, now, &Options::default()) {
+            Ok(body) => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                if verdict.active() {
+                    prop_assert!(body.contains("\"active\":true,\"scope\":"));
+                    prop_assert_eq!(v["exp"].as_i64(), Some(verdict.expiration));
+                } else {
+                    prop_assert_eq!(body, "{\"active\":false}");
+                }
+            }
+            // Only what IdentityServer itself cannot answer.
+            Err(e) => prop_assert!(e.to_string().contains("active") || e.to_string().contains("not finite") || e.to_string().contains("client_id"), "{}", e),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn store_keys_match_an_independent_sha256(handle in "[0-9A-Za-z_-]{0,80}", suffix in any::<bool>(), grant_type in ".{0,20}") {
+        let handle = if suffix { format!("{handle}-1") } else { handle };
+        let digest = sha256sum(format!("{handle}:{grant_type}").as_bytes());
+        let expected = if handle.ends_with("-1") {
+            hex::encode_upper(&digest)
+        } else {
+            base64::engine::general_purpose::STANDARD.encode(&digest)
+        };
+        let actual = key::store_key(&handle, &grant_type).unwrap();
+        prop_assert_eq!(actual.as_str(), expected);
+    }
+}
