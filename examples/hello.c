@@ -23,7 +23,7 @@ int main(void) {
     /* Validate: the API "api1" introspects what it read back from the Data column. */
     reftoken_caller api = {REFTOKEN_CALLER_API, {"api1", 4}, {"api1.read api1.write", 20}};
     char response[4096];
-    reftoken_status st = reftoken_introspect_data(data, strlen(data), &api, 1735689700, NULL,
+    reftoken_status st = reftoken_introspect_data(data, strlen(data), NULL, &api, 1735689700, NULL,
                                                   response, sizeof response, &len);
     if (st != REFTOKEN_OK) {
         char why[256];

@@ -880,6 +880,39 @@ reftoken_status reftoken_grant_parse(const char *data,
                                      struct reftoken_grant **out);
 
 /**
+ * Parses a `Data` column like `reftoken_grant_parse`, unprotecting a
+ * `"DataProtected":true` payload with `keyring` (purposes: the key ring's application name,
+ * then `PersistentGrantSerializer`, as IdentityServer's serializer uses). `keyring` may be
+ * NULL, which behaves as `reftoken_grant_parse`.
+ *
+ * Returns the statuses of `reftoken_grant_parse`, and for protected payloads
+ * `REFTOKEN_CRYPTO_FAILURE` (tampered, truncated, wrong application name),
+ * `REFTOKEN_UNKNOWN_KEY`, `REFTOKEN_KEY_REVOKED` or `REFTOKEN_UNSUPPORTED_PROTECTOR`.
+ * Thread-safe; the key ring may be shared by any number of threads.
+ */
+reftoken_status reftoken_grant_parse_protected(const char *data,
+                                               size_t data_len,
+                                               const struct reftoken_keyring *keyring,
+                                               struct reftoken_grant **out);
+
+/**
+ * The `Data` column IdentityServer writes for this token with Data Protection on (its
+ * default): the token protected with `keyring`'s default key at `now` (Unix seconds) under
+ * the purposes [application name, `PersistentGrantSerializer`], in the version-1 container
+ * with `"DataProtected":true`. IdentityServer hosts sharing the key ring and application
+ * name read it back.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_UNKNOWN_KEY` (no key is active
+ * at `now`); `REFTOKEN_RNG_FAILURE`; `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe.
+ */
+reftoken_status reftoken_grant_data_protected(const struct reftoken_grant *grant,
+                                              const struct reftoken_keyring *keyring,
+                                              int64_t now,
+                                              char *out,
+                                              size_t out_cap,
+                                              size_t *out_len);
+
+/**
  * Parses the `Token` JSON itself (the container's payload) into a new grant in `*out`.
  * Statuses as `reftoken_grant_parse`, without `REFTOKEN_DATA_PROTECTED`.
  */
@@ -1020,11 +1053,13 @@ reftoken_status reftoken_introspect(const struct reftoken_grant *grant,
                                     size_t *out_len);
 
 /**
- * Parses a `Data` column and builds the introspection response in one call; see
- * `reftoken_grant_parse` and `reftoken_introspect` for the statuses.
+ * Parses a `Data` column (unprotecting it with `keyring` when it is protected; `keyring`
+ * may be NULL for unprotected rows) and builds the introspection response in one call; see
+ * `reftoken_grant_parse_protected` and `reftoken_introspect` for the statuses.
  */
 reftoken_status reftoken_introspect_data(const char *data,
                                          size_t data_len,
+                                         const struct reftoken_keyring *keyring,
                                          const struct reftoken_caller *caller,
                                          int64_t now,
                                          const struct reftoken_options *options,

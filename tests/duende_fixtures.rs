@@ -225,3 +225,27 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// introspection-cases.tsv (the C harness's copy of the cases) says what the JSON says.
+#[test]
+fn the_c_harness_case_list_matches_the_json_fixtures() {
+    let cases = load("introspection.json");
+    let by_name: HashMap<&str, &Value> = cases.as_array().unwrap().iter().map(|c| (s(&c["name"]).unwrap(), c)).collect();
+    let grants = load("grants.json");
+    let data: HashSet<&str> = grants.as_array().unwrap().iter().filter_map(|g| s(&g["data"])).collect();
+    let tsv = std::fs::read_to_string(fixtures().join("introspection-cases.tsv")).unwrap();
+    let mut n = 0;
+    for line in tsv.lines().filter(|l| !l.starts_with('#')) {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 8, "{line}");
+        let c = by_name[f[0]];
+        assert_eq!(f[4], c["now_unix"].to_string(), "{}", f[0]);
+        assert_eq!(f[5], c["status"].to_string(), "{}", f[0]);
+        if f[5] == "200" {
+            assert_eq!(f[7], s(&c["body"]).unwrap(), "{}", f[0]);
+        }
+        assert!(data.contains(f[6]), "{}: Data column not among the stored rows", f[0]);
+        n += 1;
+    }
+    assert!(n >= 150, "{n}");
+}

@@ -9,7 +9,10 @@ use super::{
 };
 use crate::grant::{self, Claim, Token};
 use crate::instant::Instant;
+use super::keyring_fns::reftoken_keyring;
+use crate::dataprotection::KeyRing;
 use crate::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
+use crate::validation::{self, Unprotect};
 use crate::{Error, json, key};
 
 /// A parsed reference token (IdentityServer's `Token`), from a `Data` column or built with
@@ -158,6 +161,65 @@ pub unsafe extern "C" fn reftoken_grant_parse(
         // SAFETY: checked non-null.
         unsafe { *out = token.into_c() };
         REFTOKEN_OK
+    })
+}
+
+/// Parses a `Data` column like `reftoken_grant_parse`, unprotecting a
+/// `"DataProtected":true` payload with `keyring` (purposes: the key ring's application name,
+/// then `PersistentGrantSerializer`, as IdentityServer's serializer uses). `keyring` may be
+/// NULL, which behaves as `reftoken_grant_parse`.
+///
+/// Returns the statuses of `reftoken_grant_parse`, and for protected payloads
+/// `REFTOKEN_CRYPTO_FAILURE` (tampered, truncated, wrong application name),
+/// `REFTOKEN_UNKNOWN_KEY`, `REFTOKEN_KEY_REVOKED` or `REFTOKEN_UNSUPPORTED_PROTECTOR`.
+/// Thread-safe; the key ring may be shared by any number of threads.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_parse_protected(
+    data: *const c_char,
+    data_len: usize,
+    keyring: *const reftoken_keyring,
+    out: *mut *mut reftoken_grant,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_parse_protected", || {
+        check_null!(out);
+        // SAFETY: checked non-null; cleared first so that failures leave NULL.
+        unsafe { *out = std::ptr::null_mut() };
+        let text = try_str!(data, data_len);
+        // SAFETY: NULL or a live key ring.
+        let ring = unsafe { KeyRing::as_ref(keyring) };
+        let token = try_core!(validation::read_token(text, ring.map(|r| r as &dyn Unprotect)));
+        // SAFETY: checked non-null.
+        unsafe { *out = token.into_c() };
+        REFTOKEN_OK
+    })
+}
+
+/// The `Data` column IdentityServer writes for this token with Data Protection on (its
+/// default): the token protected with `keyring`'s default key at `now` (Unix seconds) under
+/// the purposes [application name, `PersistentGrantSerializer`], in the version-1 container
+/// with `"DataProtected":true`. IdentityServer hosts sharing the key ring and application
+/// name read it back.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_UNKNOWN_KEY` (no key is active
+/// at `now`); `REFTOKEN_RNG_FAILURE`; `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_grant_data_protected(
+    grant: *const reftoken_grant,
+    keyring: *const reftoken_keyring,
+    now: i64,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_grant_data_protected", || {
+        let token = try_ref!(Token, grant);
+        let ring = try_ref!(KeyRing, keyring);
+        check_null!(out_len);
+        let json = zeroize::Zeroizing::new(token.to_json());
+        let payload = try_core!(ring.protect_str(&[grant::DATA_PROTECTION_PURPOSE], &json, Instant::from_unix_seconds(now)));
+        let data = grant::seal_data(&payload, true);
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
     })
 }
 
@@ -566,12 +628,14 @@ pub unsafe extern "C" fn reftoken_introspect(
     })
 }
 
-/// Parses a `Data` column and builds the introspection response in one call; see
-/// `reftoken_grant_parse` and `reftoken_introspect` for the statuses.
+/// Parses a `Data` column (unprotecting it with `keyring` when it is protected; `keyring`
+/// may be NULL for unprotected rows) and builds the introspection response in one call; see
+/// `reftoken_grant_parse_protected` and `reftoken_introspect` for the statuses.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_introspect_data(
     data: *const c_char,
     data_len: usize,
+    keyring: *const reftoken_keyring,
     caller: *const reftoken_caller,
     now: i64,
     options: *const reftoken_options,
@@ -582,7 +646,9 @@ pub unsafe extern "C" fn reftoken_introspect_data(
     ffi_boundary("reftoken_introspect_data", || {
         let text = try_str!(data, data_len);
         check_null!(out_len);
-        let token = try_core!(grant::read_token(text));
+        // SAFETY: NULL or a live key ring.
+        let ring = unsafe { KeyRing::as_ref(keyring) };
+        let token = try_core!(validation::read_token(text, ring.map(|r| r as &dyn Unprotect)));
         // SAFETY: forwarded pointer contracts.
         let body = match unsafe {
             with_caller(caller, options, |c, o| {

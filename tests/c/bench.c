@@ -98,7 +98,7 @@ static void op_introspect(void) {
 static void op_introspect_data(void) {
     char out[4096];
     size_t len;
-    reftoken_introspect_data(data, data_len, &api, 1704067300, NULL, out, sizeof out, &len);
+    reftoken_introspect_data(data, data_len, NULL, &api, 1704067300, NULL, out, sizeof out, &len);
     sink ^= (unsigned char)out[0];
 }
 static void op_evaluate(void) {

@@ -286,6 +286,7 @@ static void test_store_key(void) {
 }
 
 int test_grants(void);
+void test_fixtures(void);
 
 int main(void) {
     test_status_and_version();
@@ -297,6 +298,7 @@ int main(void) {
     test_fork();
     test_store_key();
     test_grants();
+    test_fixtures();
     printf("%d passed, %d failed\n", harness_passed, harness_failed);
     return harness_failed == 0 ? 0 : 1;
 }

@@ -164,7 +164,7 @@ static void test_introspect(void) {
     char direct[4096];
     size_t direct_len;
     reftoken_introspect(g, &api, created, NULL, direct, sizeof direct, &direct_len);
-    CHECK_STATUS(reftoken_introspect_data(data, data_len, &api, created, NULL, buf, sizeof buf, &len), REFTOKEN_OK);
+    CHECK_STATUS(reftoken_introspect_data(data, data_len, NULL, &api, created, NULL, buf, sizeof buf, &len), REFTOKEN_OK);
     CHECK(len == direct_len && memcmp(buf, direct, len) == 0);
     reftoken_grant_free(g);
 }
