@@ -94,8 +94,8 @@
 #define REFTOKEN_MAX_CLIENT_ID_LEN 100
 
 /**
- * Longest client secret IdentityServer accepts, in UTF-16 code units (at most 4 UTF-8
- * bytes each).
+ * Longest client secret IdentityServer accepts, in UTF-16 code units (a code unit takes at
+ * most 3 bytes of UTF-8).
  */
 #define REFTOKEN_MAX_CLIENT_SECRET_LEN 100
 
@@ -755,7 +755,8 @@ reftoken_status reftoken_introspection_form_parse(const uint8_t *body,
                                                   struct reftoken_introspection_request **out);
 
 /**
- * Frees a request. NULL is ignored. Strings borrowed from it become invalid.
+ * Frees a request. NULL is ignored. Strings borrowed from it become invalid; no other thread
+ * may be using it.
  */
 void reftoken_introspection_request_free(struct reftoken_introspection_request *request);
 
@@ -822,7 +823,7 @@ reftoken_status reftoken_signing_key_new_from_jwk(const char *jwk,
                                                   struct reftoken_signing_key **out);
 
 /**
- * Frees a signing key. NULL is ignored.
+ * Frees a signing key. NULL is ignored; no other thread may be using it.
  */
 void reftoken_signing_key_free(struct reftoken_signing_key *key);
 

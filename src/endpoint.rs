@@ -191,7 +191,11 @@ fn credentials(
     if is_missing(id) {
         return Ok(None);
     }
-    Error::check_len("client id (UTF-16 code units)", utf16_len(id), MAX_CLIENT_ID_LEN)?;
+    Error::check_len(
+        "client id (UTF-16 code units)",
+        utf16_len(id),
+        MAX_CLIENT_ID_LEN,
+    )?;
     let secret = match secret {
         Some(s) if !is_missing(s) => {
             Error::check_len(
@@ -304,7 +308,7 @@ impl Form {
     }
 
     /// Every value of `name` in order (keys compared ignoring ASCII case), empty ones included.
-    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         self.pairs
             .iter()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
@@ -442,7 +446,9 @@ fn skip_ws(s: &[u8], mut i: usize) -> usize {
     loop {
         match s.get(i) {
             Some(b' ' | b'\t') => i += 1,
-            Some(b'\r') if s.get(i + 1) == Some(&b'\n') && matches!(s.get(i + 2), Some(b' ' | b'\t')) => {
+            Some(b'\r')
+                if s.get(i + 1) == Some(&b'\n') && matches!(s.get(i + 2), Some(b' ' | b'\t')) =>
+            {
                 i += 3
             }
             _ => return i,
@@ -550,7 +556,11 @@ pub fn form_content_type(content_type: &str) -> FormContentType {
     });
     match charset {
         None => FormContentType::Utf8Form,
-        Some(c) if c.is_empty() || c.eq_ignore_ascii_case(b"utf-8") || c.eq_ignore_ascii_case(b"utf8") => {
+        Some(c)
+            if c.is_empty()
+                || c.eq_ignore_ascii_case(b"utf-8")
+                || c.eq_ignore_ascii_case(b"utf8") =>
+        {
             FormContentType::Utf8Form
         }
         Some(_) => FormContentType::OtherCharset,
@@ -687,7 +697,9 @@ impl IntrospectionRequest {
             r.rejection = Some(Rejection::MethodNotAllowed);
             return r;
         }
-        if request.content_type.map_or(FormContentType::NotForm, form_content_type)
+        if request
+            .content_type
+            .map_or(FormContentType::NotForm, form_content_type)
             != FormContentType::Utf8Form
         {
             r.rejection = Some(Rejection::UnsupportedMediaType);
@@ -773,7 +785,9 @@ impl IntrospectionRequest {
     /// ignored when the request was rejected before authentication).
     pub fn decide(&self, authenticated: bool) -> Decision<'_> {
         match self.rejection {
-            Some(Rejection::MethodNotAllowed) => return Decision::Respond(HttpResponse::empty(405)),
+            Some(Rejection::MethodNotAllowed) => {
+                return Decision::Respond(HttpResponse::empty(405));
+            }
             Some(Rejection::UnsupportedMediaType) => {
                 return Decision::Respond(HttpResponse::empty(415));
             }
@@ -785,7 +799,9 @@ impl IntrospectionRequest {
         }
         match &self.params {
             None => Decision::Respond(HttpResponse::empty(400)),
-            Some(Err(e)) => Decision::Respond(HttpResponse::json(400, param_error_body(*e).to_owned())),
+            Some(Err(e)) => {
+                Decision::Respond(HttpResponse::json(400, param_error_body(*e).to_owned()))
+            }
             Some(Ok(params)) => Decision::Introspect {
                 params,
                 jwt_requested: self.jwt_requested,
@@ -1018,7 +1034,9 @@ mod tests {
     fn unescape_like_dotnet() {
         // Expected values from .NET 10's Uri.UnescapeDataString.
         assert_eq!(
-            unescape("%41%C3%A9%FF%e9%C3%41%E0%80%80%ED%A0%80%F0%9F%98%80%F4%90%80%80%C0%AF%%4%G1%2"),
+            unescape(
+                "%41%C3%A9%FF%e9%C3%41%E0%80%80%ED%A0%80%F0%9F%98%80%F4%90%80%80%C0%AF%%4%G1%2"
+            ),
             "Aé%FF%e9%C3A%E0%80%80%ED%A0%80😀%F4%90%80%80%C0%AF%%4%G1%2"
         );
         assert_eq!(unescape("%E2%82%E2%82%AC"), "%E2%82€");
@@ -1032,16 +1050,25 @@ mod tests {
         use FormContentType::*;
         for (ct, want) in [
             ("application/x-www-form-urlencoded", Utf8Form),
-            ("Application/X-WWW-Form-URLencoded ; charset=\"UTF-8\"", Utf8Form),
+            (
+                "Application/X-WWW-Form-URLencoded ; charset=\"UTF-8\"",
+                Utf8Form,
+            ),
             ("application /x-www-form-urlencoded", Utf8Form),
             ("application/x-www-form-urlencoded;", Utf8Form),
             ("application/x-www-form-urlencoded;;", NotForm),
             ("application/x-www-form-urlencoded; charset", Utf8Form),
             ("application/x-www-form-urlencoded; a=b c", NotForm),
             ("application/x-www-form-urlencoded, text/plain", NotForm),
-            ("application/x-www-form-urlencoded; a=\"b;c\"; d=e", Utf8Form),
+            (
+                "application/x-www-form-urlencoded; a=\"b;c\"; d=e",
+                Utf8Form,
+            ),
             ("application/x-www-form-urlencoded; a=\"open", NotForm),
-            ("application/x-www-form-urlencoded; charset=iso-8859-1", OtherCharset),
+            (
+                "application/x-www-form-urlencoded; charset=iso-8859-1",
+                OtherCharset,
+            ),
             ("application/json", NotForm),
             ("", NotForm),
         ] {

@@ -190,21 +190,29 @@ fn required(jwk: &Value, name: &'static str) -> Result<Zeroizing<Vec<u8>>, Error
     b64url_field(jwk, name)?.ok_or_else(|| bad_key(format_args!("JWK member `{name}` is missing")))
 }
 
+/// A big-endian unsigned integer (leading zero bytes allowed) with `bits` of precision.
 fn uint(bytes: &[u8], bits: u32) -> Result<BoxedUint, Error> {
-    BoxedUint::from_be_slice(bytes, bits).map_err(|_| bad_key("an RSA parameter is too large"))
+    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+    BoxedUint::from_be_slice(&bytes[start..], bits)
+        .map_err(|_| bad_key("an RSA parameter is too large"))
+}
+
+/// Bits of precision for an integer of `bytes` (leading zeros not counted), at least 8.
+fn precision(bytes: &[u8]) -> u32 {
+    let significant = bytes.iter().skip_while(|&&b| b == 0).count().max(1);
+    u32::try_from(significant * 8).unwrap_or(u32::MAX)
 }
 
 fn rsa_from_jwk(jwk: &Value) -> Result<PrivateKey, Error> {
     let n = required(jwk, "n")?;
     let e = required(jwk, "e")?;
     let d = required(jwk, "d")?;
-    let n_bytes = n.iter().skip_while(|&&b| b == 0).count();
-    if n_bytes == 0 || n_bytes > 1024 {
+    let bits = precision(&n);
+    if bits > 8192 {
         return Err(bad_key("the RSA modulus has an unsupported size"));
     }
-    let bits = u32::try_from(n_bytes * 8).expect("at most 8192");
     let n_int = uint(&n, bits)?;
-    let e_int = uint(&e, u32::try_from(e.len().max(1) * 8).unwrap_or(u32::MAX))?;
+    let e_int = uint(&e, precision(&e))?;
     let d_int = uint(&d, bits)?;
     let mut primes = Vec::new();
     if let (Some(p), Some(q)) = (b64url_field(jwk, "p")?, b64url_field(jwk, "q")?) {
@@ -269,9 +277,11 @@ impl SigningKey {
             Some("RSA PRIVATE KEY") => {
                 check_rsa(rsa::PrivateKey::from_pkcs1_pem(pem).map_err(bad_key)?)?
             }
-            Some("EC PRIVATE KEY") => ec_from_secret(p256::SecretKey::from_sec1_pem(pem).map_err(
-                |_| bad_key("not a P-256 SEC1 key (only P-256 elliptic-curve keys are supported)"),
-            )?),
+            Some("EC PRIVATE KEY") => {
+                ec_from_secret(p256::SecretKey::from_sec1_pem(pem).map_err(|_| {
+                    bad_key("not a P-256 SEC1 key (only P-256 elliptic-curve keys are supported)")
+                })?)
+            }
             Some("ENCRYPTED PRIVATE KEY") => {
                 return Err(Error::InvalidArgument(
                     "encrypted private keys are not supported; decrypt the key first",
@@ -310,10 +320,9 @@ impl SigningKey {
         }
         let jwk_alg = match v.get("alg") {
             None | Some(Value::Null) => None,
-            Some(Value::String(a)) => Some(
-                Algorithm::from_name(a)
-                    .ok_or(Error::InvalidArgument("the JWK's alg is not RS256, PS256 or ES256"))?,
-            ),
+            Some(Value::String(a)) => Some(Algorithm::from_name(a).ok_or(
+                Error::InvalidArgument("the JWK's alg is not RS256, PS256 or ES256"),
+            )?),
             Some(_) => return Err(bad_key("JWK member `alg` is not a string")),
         };
         if let (Some(a), Some(j)) = (alg, jwk_alg) {
@@ -358,7 +367,11 @@ impl SigningKey {
         };
         match (&self.key, self.alg) {
             (PrivateKey::Rsa(k), Algorithm::RS256) => k
-                .sign_with_rng(&mut LibRng, Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(input))
+                .sign_with_rng(
+                    &mut LibRng,
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(input),
+                )
                 .map_err(rsa_err),
             (PrivateKey::Rsa(k), Algorithm::PS256) => k
                 .sign_with_rng(&mut LibRng, Pss::<Sha256>::new(), &Sha256::digest(input))
@@ -409,17 +422,17 @@ impl VerifyingKey {
     pub fn from_jwk(jwk: &str, alg: Option<Algorithm>) -> Result<Self, Error> {
         Error::check_len("JWK", jwk.len(), MAX_KEY_TEXT_LEN)?;
         let v: Value = serde_json::from_str(jwk).map_err(bad_key)?;
-        let alg = alg.or_else(|| v.get("alg").and_then(Value::as_str).and_then(Algorithm::from_name));
+        let alg = alg.or_else(|| {
+            v.get("alg")
+                .and_then(Value::as_str)
+                .and_then(Algorithm::from_name)
+        });
         match v.get("kty").and_then(Value::as_str) {
             Some("RSA") => {
                 let n = required(&v, "n")?;
                 let e = required(&v, "e")?;
-                let bits = u32::try_from(n.len().clamp(1, 1024) * 8).expect("small");
-                let key = rsa::PublicKey::new(
-                    uint(&n, bits)?,
-                    uint(&e, u32::try_from(e.len().max(1) * 8).unwrap_or(u32::MAX))?,
-                )
-                .map_err(|e| bad_key(format_args!("invalid RSA key: {e}")))?;
+                let key = rsa::PublicKey::new(uint(&n, precision(&n))?, uint(&e, precision(&e))?)
+                    .map_err(|e| bad_key(format_args!("invalid RSA key: {e}")))?;
                 let alg = alg.unwrap_or(Algorithm::RS256);
                 if !alg.is_rsa() {
                     return Err(Error::InvalidArgument("ES256 needs a P-256 key"));
@@ -528,7 +541,11 @@ impl VerifyingKey {
     pub fn verify_signature(&self, input: &[u8], signature: &[u8]) -> bool {
         match (&self.key, self.alg) {
             (PublicKey::Rsa(k), Algorithm::RS256) => k
-                .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(input), signature)
+                .verify(
+                    Pkcs1v15Sign::new::<Sha256>(),
+                    &Sha256::digest(input),
+                    signature,
+                )
                 .is_ok(),
             (PublicKey::Rsa(k), Algorithm::PS256) => k
                 .verify(Pss::<Sha256>::new(), &Sha256::digest(input), signature)
@@ -555,11 +572,16 @@ pub struct VerifiedJwt {
 pub fn verify(jwt: &str, key: &VerifyingKey) -> Result<Option<VerifiedJwt>, Error> {
     let malformed = |d: &str| Error::malformed("JWT", d);
     let mut parts = jwt.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed("not three dot-separated parts"));
     };
-    let dec = |x: &str| URL_SAFE_NO_PAD.decode(x).map_err(|_| malformed("not base64url"));
+    let dec = |x: &str| {
+        URL_SAFE_NO_PAD
+            .decode(x)
+            .map_err(|_| malformed("not base64url"))
+    };
     let header = String::from_utf8(dec(h)?).map_err(|_| malformed("header is not UTF-8"))?;
     let payload = String::from_utf8(dec(p)?).map_err(|_| malformed("payload is not UTF-8"))?;
     let signature = dec(s)?;
@@ -597,7 +619,11 @@ pub fn introspection_payload(
     now: Instant,
     response: &str,
 ) -> Result<String, Error> {
-    Error::check_len("introspection response", response.len(), limits::MAX_DATA_LEN)?;
+    Error::check_len(
+        "introspection response",
+        response.len(),
+        limits::MAX_DATA_LEN,
+    )?;
     if !response.trim_start().starts_with('{') || !json::validate(response) {
         return Err(Error::malformed(
             "introspection response",

@@ -179,8 +179,12 @@ pub fn verify_secret<S: AsRef<str>>(
         }
         let value = secret.value.as_ref().as_bytes();
         let matched: Choice = match stored_kind(secret.value.as_ref()) {
-            StoredKind::Sha256 => Choice::from(u8::from(constant_time_eq(value, sha256.as_bytes()))),
-            StoredKind::Sha512 => Choice::from(u8::from(constant_time_eq(value, sha512.as_bytes()))),
+            StoredKind::Sha256 => {
+                Choice::from(u8::from(constant_time_eq(value, sha256.as_bytes())))
+            }
+            StoredKind::Sha512 => {
+                Choice::from(u8::from(constant_time_eq(value, sha512.as_bytes())))
+            }
             StoredKind::Malformed(why) => {
                 if !decided {
                     decided = true;
@@ -243,7 +247,10 @@ mod tests {
         };
         let list = [s(&other, None), s(&good, Some(1000))];
         assert_eq!(verify_secret("s", &list, now).unwrap(), Some(1));
-        assert_eq!(verify_secret("s", &list, Instant::from_unix_seconds(1001)).unwrap(), None);
+        assert_eq!(
+            verify_secret("s", &list, Instant::from_unix_seconds(1001)).unwrap(),
+            None
+        );
         assert_eq!(verify_secret(" ", &list, now).unwrap(), None);
         let broken = [s(&good, None), s("QQ==", None)];
         assert_eq!(verify_secret("s", &broken, now).unwrap(), Some(0));

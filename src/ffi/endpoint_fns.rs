@@ -12,8 +12,8 @@ use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
 use super::{
-    Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg,
-    try_core, try_ref, try_str, write_out, write_out_quiet,
+    Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg, try_core,
+    try_ref, try_str, write_out, write_out_quiet,
 };
 use crate::Error;
 use crate::endpoint::{
@@ -35,8 +35,8 @@ pub const REFTOKEN_NO_EXPIRATION: i64 = i64::MAX;
 pub const REFTOKEN_MAX_STORED_SECRETS: usize = 1024;
 /// Longest client id (and API name) IdentityServer accepts, in UTF-16 code units.
 pub const REFTOKEN_MAX_CLIENT_ID_LEN: usize = 100;
-/// Longest client secret IdentityServer accepts, in UTF-16 code units (at most 4 UTF-8
-/// bytes each).
+/// Longest client secret IdentityServer accepts, in UTF-16 code units (a code unit takes at
+/// most 3 bytes of UTF-8).
 pub const REFTOKEN_MAX_CLIENT_SECRET_LEN: usize = 100;
 
 /// No credentials were found.
@@ -443,7 +443,8 @@ pub unsafe extern "C" fn reftoken_introspection_form_parse(
     })
 }
 
-/// Frees a request. NULL is ignored. Strings borrowed from it become invalid.
+/// Frees a request. NULL is ignored. Strings borrowed from it become invalid; no other thread
+/// may be using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_introspection_request_free(
     request: *mut reftoken_introspection_request,
@@ -523,9 +524,7 @@ pub unsafe extern "C" fn reftoken_introspection_request_decide(
                 content_type: resp.content_type.map_or_else(null_str, borrowed),
                 // Error bodies are static strings (see `endpoint::param_error_body`).
                 body: match r.params() {
-                    Some(Err(e)) if resp.status == 400 => {
-                        borrowed(endpoint::param_error_body(*e))
-                    }
+                    Some(Err(e)) if resp.status == 400 => borrowed(endpoint::param_error_body(*e)),
                     _ => borrowed(""),
                 },
             },
@@ -643,7 +642,7 @@ pub unsafe extern "C" fn reftoken_signing_key_new_from_jwk(
     })
 }
 
-/// Frees a signing key. NULL is ignored.
+/// Frees a signing key. NULL is ignored; no other thread may be using it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_signing_key_free(key: *mut reftoken_signing_key) {
     ffi_boundary("reftoken_signing_key_free", || {
