@@ -231,6 +231,12 @@
 #define REFTOKEN_INACTIVE_OTHER_CLIENT 4
 
 /**
+ * Inactive: the presented handle led to no readable reference token (malformed handle, no
+ * row, a row of another type, or `Data` that cannot be read).
+ */
+#define REFTOKEN_INACTIVE_UNKNOWN_HANDLE 5
+
+/**
  * Text fields of a grant, for `reftoken_grant_field`.
  */
 #define REFTOKEN_FIELD_SUBJECT_ID 1
@@ -382,11 +388,23 @@ typedef struct reftoken_introspection_request reftoken_introspection_request;
 typedef struct reftoken_keyring reftoken_keyring;
 
 /**
+ * Where a lookup callback puts the row it found. Valid only during the callback.
+ */
+typedef struct reftoken_row reftoken_row;
+
+/**
  * A private key that signs RFC 9701 introspection responses, with its algorithm and key id.
  * Immutable: may be used from several threads at once. Free it with
  * `reftoken_signing_key_free`.
  */
 typedef struct reftoken_signing_key reftoken_signing_key;
+
+/**
+ * Validates presented handles against the caller's store (through a lookup callback),
+ * unprotecting protected rows with a key ring, with a bounded cache of tokens keyed by
+ * store key. One validator serves any number of threads at once.
+ */
+typedef struct reftoken_validator reftoken_validator;
 
 /**
  * A borrowed UTF-8 string: `len` bytes at `ptr`, no NUL needed. `ptr` may be NULL when
@@ -573,6 +591,19 @@ typedef struct reftoken_verdict {
    */
   struct reftoken_str client_id;
 } reftoken_verdict;
+
+/**
+ * Fetches the `PersistedGrants` row stored under `key` (a store key, `key_len` bytes, not
+ * NUL-terminated). When there is a row, the callback calls `reftoken_row_set` with its
+ * `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
+ * `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
+ * is unreachable) ends the validation with that status. It may be called from several
+ * threads at once, one call per thread, and must not call back into the same validator.
+ */
+typedef reftoken_status (*reftoken_lookup_fn)(void *ctx,
+                                              const char *key,
+                                              size_t key_len,
+                                              struct reftoken_row *row);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1236,6 +1267,103 @@ reftoken_status reftoken_unprotect_bytes(const struct reftoken_keyring *keyring,
                                          uint8_t *out,
                                          size_t out_cap,
                                          size_t *out_len);
+
+/**
+ * Stores the row a lookup callback found: its `Type` and `Data` columns, copied. Call it at
+ * most once per callback, from inside the callback.
+ *
+ * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
+ * `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
+ */
+reftoken_status reftoken_row_set(struct reftoken_row *row,
+                                 const char *grant_type,
+                                 size_t grant_type_len,
+                                 const char *data,
+                                 size_t data_len);
+
+/**
+ * Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
+ * `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
+ * protected; the validator keeps its own reference, so the caller may free its key ring
+ * at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
+ * longest an entry is served, in seconds, however long its token lives (a bound on how
+ * long a revoked token keeps validating on a node not told to evict it). Entries never
+ * outlive their token. Free with `reftoken_validator_free`.
+ *
+ * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` (`lookup` or `out`) or
+ * `REFTOKEN_INVALID_ARGUMENT` (negative TTL).
+ */
+reftoken_status reftoken_validator_new(reftoken_lookup_fn lookup,
+                                       void *lookup_ctx,
+                                       const struct reftoken_keyring *keyring,
+                                       size_t cache_capacity,
+                                       int64_t cache_ttl,
+                                       struct reftoken_validator **out);
+
+/**
+ * Frees a validator and its cache. NULL is ignored. No call may be using it.
+ */
+void reftoken_validator_free(struct reftoken_validator *validator);
+
+/**
+ * The introspection response IdentityServer's endpoint would return to `caller` for the
+ * presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
+ * (refused before any lookup), handles not in the store, rows of another type or that
+ * cannot be read, and tokens inactive for the caller; else the full response. `options`
+ * may be NULL.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
+ * answer for either); `REFTOKEN_BUFFER_TOO_SMALL`; or the status the lookup callback
+ * returned. Thread-safe.
+ */
+reftoken_status reftoken_validator_introspect(const struct reftoken_validator *validator,
+                                              const char *handle,
+                                              size_t handle_len,
+                                              const struct reftoken_caller *caller,
+                                              int64_t now,
+                                              const struct reftoken_options *options,
+                                              char *out,
+                                              size_t out_cap,
+                                              size_t *out_len);
+
+/**
+ * Decides whether the presented `handle` is active for `caller` at `now` without building
+ * JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
+ * to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
+ * receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
+ * NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
+ *
+ * Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
+ * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
+ */
+reftoken_status reftoken_validator_validate(const struct reftoken_validator *validator,
+                                            const char *handle,
+                                            size_t handle_len,
+                                            const struct reftoken_caller *caller,
+                                            int64_t now,
+                                            const struct reftoken_options *options,
+                                            struct reftoken_grant **out_grant,
+                                            struct reftoken_verdict *out);
+
+/**
+ * Forgets the cached token stored under `key` (its store key: revocation paths and store
+ * notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
+ * there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
+ */
+reftoken_status reftoken_validator_evict(const struct reftoken_validator *validator,
+                                         const char *key,
+                                         size_t key_len);
+
+/**
+ * Forgets every cached token. Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`.
+ */
+reftoken_status reftoken_validator_clear(const struct reftoken_validator *validator);
+
+/**
+ * The number of tokens the validator's cache holds; 0 for NULL.
+ */
+size_t reftoken_validator_cached(const struct reftoken_validator *validator);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -60,6 +60,9 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A caller-supplied store lookup failed with this status code.
+    #[error("the store lookup failed with status {0}")]
+    Lookup(u32),
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Rng(String),

@@ -27,6 +27,16 @@ impl StoreKey {
         StoreKey { buf: [0; MAX_KEY_LEN], len: 0 }
     }
 
+    /// `s` as a store key, if it is one (1 to 64 ASCII characters).
+    pub fn from_str_checked(s: &str) -> Option<Self> {
+        if s.is_empty() || s.len() > MAX_KEY_LEN || !s.is_ascii() {
+            return None;
+        }
+        let mut buf = [0u8; MAX_KEY_LEN];
+        buf[..s.len()].copy_from_slice(s.as_bytes());
+        Some(StoreKey { buf, len: s.len() as u8 })
+    }
+
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len as usize]

@@ -8,6 +8,7 @@
 //! * [`grant`]: the persisted grant's `Data` column and the `Token` it carries.
 //! * [`introspection`]: the RFC 7662 response IdentityServer builds from a token.
 //! * [`validation`]: a presented handle validated against the store, as the endpoint does.
+//! * [`validator`]: the same with a bounded, revocable cache, for native services.
 //! * [`instant`]: instants as .NET writes and reads them.
 //! * [`json`]: JSON output escaped as System.Text.Json's default encoder does.
 
@@ -26,6 +27,7 @@ pub mod key;
 pub mod limits;
 mod rng;
 pub mod validation;
+pub mod validator;
 pub mod secret;
 pub mod endpoint;
 pub mod jwt;

@@ -2,6 +2,7 @@
 //! introspect.
 
 use std::ffi::{c_char, c_void};
+use std::sync::Arc;
 
 use super::reftoken_status::{self, *};
 use super::{
@@ -24,7 +25,8 @@ pub struct reftoken_grant {
     _private: [u8; 0],
 }
 
-impl Opaque for Token {
+/// Shared so that cached tokens can be handed out without copying.
+impl Opaque for Arc<Token> {
     type C = reftoken_grant;
 }
 
@@ -40,6 +42,10 @@ pub struct reftoken_str {
 }
 
 impl reftoken_str {
+    pub(crate) fn empty() -> Self {
+        reftoken_str { ptr: std::ptr::null(), len: 0 }
+    }
+
     fn from_str(s: Option<&str>) -> Self {
         match s {
             Some(s) => reftoken_str {
@@ -119,6 +125,9 @@ pub const REFTOKEN_INACTIVE_CLIENT_DISABLED: u32 = 2;
 pub const REFTOKEN_INACTIVE_NO_MATCHING_SCOPE: u32 = 3;
 /// Inactive: a client caller, and the token belongs to another client.
 pub const REFTOKEN_INACTIVE_OTHER_CLIENT: u32 = 4;
+/// Inactive: the presented handle led to no readable reference token (malformed handle, no
+/// row, a row of another type, or `Data` that cannot be read).
+pub const REFTOKEN_INACTIVE_UNKNOWN_HANDLE: u32 = 5;
 
 /// The outcome of introspection without JSON. The strings borrow from the grant and stay
 /// valid until it is freed or mutated.
@@ -159,7 +168,7 @@ pub unsafe extern "C" fn reftoken_grant_parse(
         let text = try_str!(data, data_len);
         let token = try_core!(grant::read_token(text));
         // SAFETY: checked non-null.
-        unsafe { *out = token.into_c() };
+        unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
     })
 }
@@ -186,10 +195,10 @@ pub unsafe extern "C" fn reftoken_grant_parse_protected(
         unsafe { *out = std::ptr::null_mut() };
         let text = try_str!(data, data_len);
         // SAFETY: NULL or a live key ring.
-        let ring = unsafe { KeyRing::as_ref(keyring) };
-        let token = try_core!(validation::read_token(text, ring.map(|r| r as &dyn Unprotect)));
+        let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
+        let token = try_core!(validation::read_token(text, ring.map(|r| &**r as &dyn Unprotect)));
         // SAFETY: checked non-null.
-        unsafe { *out = token.into_c() };
+        unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
     })
 }
@@ -212,8 +221,8 @@ pub unsafe extern "C" fn reftoken_grant_data_protected(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_grant_data_protected", || {
-        let token = try_ref!(Token, grant);
-        let ring = try_ref!(KeyRing, keyring);
+        let token = try_ref!(Arc<Token>, grant);
+        let ring = try_ref!(Arc<KeyRing>, keyring);
         check_null!(out_len);
         let json = zeroize::Zeroizing::new(token.to_json());
         let payload = try_core!(ring.protect_str(&[grant::DATA_PROTECTION_PURPOSE], &json, Instant::from_unix_seconds(now)));
@@ -238,7 +247,7 @@ pub unsafe extern "C" fn reftoken_grant_parse_token_json(
         let text = try_str!(json_text, json_len);
         let token = try_core!(Token::from_json(text));
         // SAFETY: checked non-null.
-        unsafe { *out = token.into_c() };
+        unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
     })
 }
@@ -283,7 +292,7 @@ pub unsafe extern "C" fn reftoken_grant_new(
             ..Token::default()
         };
         // SAFETY: checked non-null.
-        unsafe { *out = token.into_c() };
+        unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
     })
 }
@@ -293,13 +302,14 @@ pub unsafe extern "C" fn reftoken_grant_new(
 pub unsafe extern "C" fn reftoken_grant_free(grant: *mut reftoken_grant) {
     ffi_boundary("reftoken_grant_free", || {
         // SAFETY: the caller passes NULL or a live grant it owns.
-        unsafe { Token::free(grant) }
+        unsafe { <Arc<Token>>::free(grant) }
     })
 }
 
 fn token_mut<'a>(grant: *mut reftoken_grant) -> Option<&'a mut Token> {
     // SAFETY: the caller passes NULL or a live grant it owns exclusively for this call.
-    unsafe { grant.cast::<Token>().as_mut() }
+    // A token shared with a validator's cache is copied first, so the cache never changes.
+    unsafe { grant.cast::<Arc<Token>>().as_mut() }.map(Arc::make_mut)
 }
 
 /// Appends a claim. `value_type` is a `ClaimValueTypes` URI such as
@@ -425,7 +435,7 @@ pub unsafe extern "C" fn reftoken_grant_field(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_grant_field", || {
-        let token = try_ref!(Token, grant);
+        let token = try_ref!(Arc<Token>, grant);
         let mut buf = String::new();
         let value: Option<&str> = match field {
             REFTOKEN_FIELD_SUBJECT_ID => token.subject_id(),
@@ -464,7 +474,7 @@ pub unsafe extern "C" fn reftoken_grant_field(
 pub unsafe extern "C" fn reftoken_grant_creation_time(grant: *const reftoken_grant) -> i64 {
     ffi_boundary("reftoken_grant_creation_time", || {
         // SAFETY: NULL or a live grant.
-        unsafe { Token::as_ref(grant) }.map_or(0, |t| t.creation_time.unix_seconds())
+        unsafe { <Arc<Token>>::borrow_c(grant) }.map_or(0, |t| t.creation_time.unix_seconds())
     })
 }
 
@@ -474,7 +484,7 @@ pub unsafe extern "C" fn reftoken_grant_creation_time(grant: *const reftoken_gra
 pub unsafe extern "C" fn reftoken_grant_expiration(grant: *const reftoken_grant) -> i64 {
     ffi_boundary("reftoken_grant_expiration", || {
         // SAFETY: NULL or a live grant.
-        unsafe { Token::as_ref(grant) }.map_or(0, |t| t.expiration().unix_seconds())
+        unsafe { <Arc<Token>>::borrow_c(grant) }.map_or(0, |t| t.expiration().unix_seconds())
     })
 }
 
@@ -490,7 +500,7 @@ pub unsafe extern "C" fn reftoken_grant_token_json(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_grant_token_json", || {
-        let token = try_ref!(Token, grant);
+        let token = try_ref!(Arc<Token>, grant);
         // SAFETY: caller's buffer contract.
         unsafe { write_out(token.to_json().as_bytes(), out, out_cap, out_len) }
     })
@@ -509,7 +519,7 @@ pub unsafe extern "C" fn reftoken_grant_data(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_grant_data", || {
-        let token = try_ref!(Token, grant);
+        let token = try_ref!(Arc<Token>, grant);
         let data = grant::seal_data(&token.to_json(), false);
         // SAFETY: caller's buffer contract.
         unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
@@ -612,7 +622,7 @@ pub unsafe extern "C" fn reftoken_introspect(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_introspect", || {
-        let token = try_ref!(Token, grant);
+        let token = try_ref!(Arc<Token>, grant);
         check_null!(out_len);
         // SAFETY: forwarded pointer contracts.
         let body = match unsafe {
@@ -647,8 +657,8 @@ pub unsafe extern "C" fn reftoken_introspect_data(
         let text = try_str!(data, data_len);
         check_null!(out_len);
         // SAFETY: NULL or a live key ring.
-        let ring = unsafe { KeyRing::as_ref(keyring) };
-        let token = try_core!(validation::read_token(text, ring.map(|r| r as &dyn Unprotect)));
+        let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
+        let token = try_core!(validation::read_token(text, ring.map(|r| &**r as &dyn Unprotect)));
         // SAFETY: forwarded pointer contracts.
         let body = match unsafe {
             with_caller(caller, options, |c, o| {
@@ -677,7 +687,7 @@ pub unsafe extern "C" fn reftoken_evaluate(
     out: *mut reftoken_verdict,
 ) -> reftoken_status {
     ffi_boundary("reftoken_evaluate", || {
-        let token = try_ref!(Token, grant);
+        let token = try_ref!(Arc<Token>, grant);
         check_null!(out);
         // SAFETY: forwarded pointer contracts.
         let v = match unsafe {
@@ -688,23 +698,27 @@ pub unsafe extern "C" fn reftoken_evaluate(
             Ok(v) => v,
             Err(status) => return status,
         };
-        let verdict = reftoken_verdict {
-            active: v.active(),
-            reason: match v.status {
-                Ok(()) => REFTOKEN_ACTIVE,
-                Err(Inactive::Expired) => REFTOKEN_INACTIVE_EXPIRED,
-                Err(Inactive::ClientDisabled) => REFTOKEN_INACTIVE_CLIENT_DISABLED,
-                Err(Inactive::NoMatchingScope) => REFTOKEN_INACTIVE_NO_MATCHING_SCOPE,
-                Err(Inactive::OtherClient) => REFTOKEN_INACTIVE_OTHER_CLIENT,
-            },
-            expiration: v.expiration,
-            subject: reftoken_str::from_str(v.subject),
-            client_id: reftoken_str::from_str(v.client_id),
-        };
+        let verdict = verdict_to_c(&v);
         // SAFETY: checked non-null.
         unsafe { *out = verdict };
         REFTOKEN_OK
     })
+}
+
+pub(crate) fn verdict_to_c(v: &introspection::Verdict<'_>) -> reftoken_verdict {
+    reftoken_verdict {
+        active: v.active(),
+        reason: match v.status {
+            Ok(()) => REFTOKEN_ACTIVE,
+            Err(Inactive::Expired) => REFTOKEN_INACTIVE_EXPIRED,
+            Err(Inactive::ClientDisabled) => REFTOKEN_INACTIVE_CLIENT_DISABLED,
+            Err(Inactive::NoMatchingScope) => REFTOKEN_INACTIVE_NO_MATCHING_SCOPE,
+            Err(Inactive::OtherClient) => REFTOKEN_INACTIVE_OTHER_CLIENT,
+        },
+        expiration: v.expiration,
+        subject: reftoken_str::from_str(v.subject),
+        client_id: reftoken_str::from_str(v.client_id),
+    }
 }
 
 /// The `PersistedGrants` key of `handle` for a reference token; the same as

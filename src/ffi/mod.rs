@@ -19,12 +19,14 @@ mod core_fns;
 mod endpoint_fns;
 mod grant_fns;
 mod keyring_fns;
+mod validator_fns;
 
 pub use core_fns::*;
 pub use endpoint_fns::*;
 pub use grant_fns::*;
 #[allow(unused_imports)]
 pub use keyring_fns::*;
+pub use validator_fns::*;
 
 /// The version of the C ABI this header describes. It changes when a function's signature
 /// or meaning changes or a struct's layout changes (bindings refuse to load another version);
@@ -81,6 +83,32 @@ pub enum reftoken_status {
 
 use reftoken_status::*;
 
+impl reftoken_status {
+    /// The status with this number, if there is one.
+    pub(crate) fn from_code(code: u32) -> Option<Self> {
+        const ALL: [reftoken_status; 17] = [
+            REFTOKEN_OK,
+            REFTOKEN_NULL_ARGUMENT,
+            REFTOKEN_INVALID_UTF8,
+            REFTOKEN_BUFFER_TOO_SMALL,
+            REFTOKEN_INVALID_ARGUMENT,
+            REFTOKEN_INPUT_TOO_LARGE,
+            REFTOKEN_MALFORMED_INPUT,
+            REFTOKEN_DATA_PROTECTED,
+            REFTOKEN_UNSUPPORTED_VERSION,
+            REFTOKEN_NOT_FOUND,
+            REFTOKEN_CRYPTO_FAILURE,
+            REFTOKEN_UNKNOWN_KEY,
+            REFTOKEN_KEY_REVOKED,
+            REFTOKEN_UNSUPPORTED_PROTECTOR,
+            REFTOKEN_RNG_FAILURE,
+            REFTOKEN_IO_ERROR,
+            REFTOKEN_INTERNAL_PANIC,
+        ];
+        ALL.into_iter().find(|s| *s as u32 == code)
+    }
+}
+
 impl From<&Error> for reftoken_status {
     fn from(e: &Error) -> Self {
         match e {
@@ -95,6 +123,7 @@ impl From<&Error> for reftoken_status {
             Error::UnsupportedProtector(_) => REFTOKEN_UNSUPPORTED_PROTECTOR,
             Error::Io { .. } => REFTOKEN_IO_ERROR,
             Error::Rng(_) => REFTOKEN_RNG_FAILURE,
+            Error::Lookup(code) => reftoken_status::from_code(*code).unwrap_or(REFTOKEN_IO_ERROR),
         }
     }
 }
@@ -136,6 +165,12 @@ impl PanicDefault for () {
 }
 
 impl PanicDefault for i64 {
+    fn on_panic() -> Self {
+        0
+    }
+}
+
+impl PanicDefault for usize {
     fn on_panic() -> Self {
         0
     }
@@ -322,13 +357,13 @@ pub(crate) trait Opaque: Sized {
 
     /// # Safety
     /// `p` must be NULL or come from [`Opaque::into_c`] of this type and not be freed.
-    unsafe fn as_ref<'a>(p: *const Self::C) -> Option<&'a Self> {
+    unsafe fn borrow_c<'a>(p: *const Self::C) -> Option<&'a Self> {
         // SAFETY: per the contract, a non-null `p` is a live `Box<Self>`.
         unsafe { p.cast::<Self>().as_ref() }
     }
 
     /// # Safety
-    /// As [`Opaque::as_ref`]; `p` must not be used afterwards.
+    /// As [`Opaque::borrow_c`]; `p` must not be used afterwards.
     unsafe fn free(p: *mut Self::C) {
         if !p.is_null() {
             // SAFETY: per the contract, `p` came from `Box::into_raw` of this type.
@@ -340,7 +375,7 @@ pub(crate) trait Opaque: Sized {
 /// Borrows an opaque handle or returns `REFTOKEN_NULL_ARGUMENT`.
 macro_rules! try_ref {
     ($ty:ty, $p:ident) => {
-        match unsafe { <$ty as $crate::ffi::Opaque>::as_ref($p) } {
+        match unsafe { <$ty as $crate::ffi::Opaque>::borrow_c($p) } {
             Some(v) => v,
             None => {
                 return $crate::ffi::fail_with(

@@ -1,0 +1,289 @@
+//! Validating presented handles against the caller's store, with a cache.
+
+use std::ffi::{c_char, c_void};
+use std::sync::Arc;
+
+use super::grant_fns::{reftoken_caller, reftoken_grant, reftoken_options, reftoken_verdict, verdict_to_c, with_caller};
+use super::keyring_fns::reftoken_keyring;
+use super::reftoken_status::{self, *};
+use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out};
+use crate::dataprotection::KeyRing;
+use crate::grant::Token;
+use crate::instant::Instant;
+use crate::introspection::{self, INACTIVE};
+use crate::validation::StoredGrant;
+use crate::validator::{CacheOptions, Found, Lookup, Validator};
+use crate::Error;
+
+/// Where a lookup callback puts the row it found. Valid only during the callback.
+pub struct reftoken_row {
+    _private: [u8; 0],
+}
+
+/// Fetches the `PersistedGrants` row stored under `key` (a store key, `key_len` bytes, not
+/// NUL-terminated). When there is a row, the callback calls `reftoken_row_set` with its
+/// `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
+/// `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
+/// is unreachable) ends the validation with that status. It may be called from several
+/// threads at once, one call per thread, and must not call back into the same validator.
+pub type reftoken_lookup_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const c_char, key_len: usize, row: *mut reftoken_row) -> reftoken_status>;
+
+/// Stores the row a lookup callback found: its `Type` and `Data` columns, copied. Call it at
+/// most once per callback, from inside the callback.
+///
+/// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
+/// `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_row_set(
+    row: *mut reftoken_row,
+    grant_type: *const c_char,
+    grant_type_len: usize,
+    data: *const c_char,
+    data_len: usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_row_set", || {
+        check_null!(row);
+        let t = try_str!(grant_type, grant_type_len);
+        let d = try_str!(data, data_len);
+        try_core!(Error::check_len("Data column", d.len(), crate::limits::MAX_DATA_LEN));
+        // SAFETY: `row` is the slot the library passed to the callback, alive for its duration.
+        let slot = unsafe { &mut *row.cast::<Option<StoredGrant>>() };
+        *slot = Some(StoredGrant { grant_type: t.to_owned(), data: d.to_owned() });
+        REFTOKEN_OK
+    })
+}
+
+struct CLookup {
+    f: unsafe extern "C" fn(*mut c_void, *const c_char, usize, *mut reftoken_row) -> reftoken_status,
+    ctx: *mut c_void,
+}
+
+// SAFETY: the C caller promises that the callback may be called from any thread with this
+// context (documented on `reftoken_validator_new`).
+unsafe impl Send for CLookup {}
+// SAFETY: as above.
+unsafe impl Sync for CLookup {}
+
+impl Lookup for CLookup {
+    fn lookup(&self, key: &str) -> Result<Option<StoredGrant>, Error> {
+        let mut slot: Option<StoredGrant> = None;
+        // SAFETY: the callback and context come from the caller for exactly this use; the
+        // slot outlives the call.
+        let status = unsafe { (self.f)(self.ctx, key.as_ptr().cast(), key.len(), (&mut slot as *mut Option<StoredGrant>).cast()) };
+        match status {
+            REFTOKEN_OK if slot.is_some() => Ok(slot),
+            REFTOKEN_OK | REFTOKEN_NOT_FOUND => Ok(None),
+            other => Err(Error::Lookup(other as u32)),
+        }
+    }
+}
+
+/// Validates presented handles against the caller's store (through a lookup callback),
+/// unprotecting protected rows with a key ring, with a bounded cache of tokens keyed by
+/// store key. One validator serves any number of threads at once.
+pub struct reftoken_validator {
+    _private: [u8; 0],
+}
+
+impl Opaque for Validator<CLookup> {
+    type C = reftoken_validator;
+}
+
+/// Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
+/// `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
+/// protected; the validator keeps its own reference, so the caller may free its key ring
+/// at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
+/// longest an entry is served, in seconds, however long its token lives (a bound on how
+/// long a revoked token keeps validating on a node not told to evict it). Entries never
+/// outlive their token. Free with `reftoken_validator_free`.
+///
+/// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` (`lookup` or `out`) or
+/// `REFTOKEN_INVALID_ARGUMENT` (negative TTL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_new(
+    lookup: reftoken_lookup_fn,
+    lookup_ctx: *mut c_void,
+    keyring: *const reftoken_keyring,
+    cache_capacity: usize,
+    cache_ttl: i64,
+    out: *mut *mut reftoken_validator,
+) -> reftoken_status {
+    ffi_boundary("reftoken_validator_new", || {
+        check_null!(out);
+        // SAFETY: checked non-null.
+        unsafe { *out = std::ptr::null_mut() };
+        let Some(f) = lookup else {
+            return fail_with(REFTOKEN_NULL_ARGUMENT, "argument `lookup` is NULL");
+        };
+        if cache_ttl < 0 {
+            return fail(Error::InvalidArgument("cache_ttl must not be negative"));
+        }
+        // SAFETY: NULL or a live key ring.
+        let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) }.cloned();
+        let v = Validator::new(CLookup { f, ctx: lookup_ctx }, ring, CacheOptions { capacity: cache_capacity, ttl_seconds: cache_ttl });
+        // SAFETY: checked non-null.
+        unsafe { *out = v.into_c() };
+        REFTOKEN_OK
+    })
+}
+
+/// Frees a validator and its cache. NULL is ignored. No call may be using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_free(validator: *mut reftoken_validator) {
+    ffi_boundary("reftoken_validator_free", || {
+        // SAFETY: NULL or a live validator owned by the caller.
+        unsafe { Validator::<CLookup>::free(validator) }
+    })
+}
+
+/// The introspection response IdentityServer's endpoint would return to `caller` for the
+/// presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
+/// (refused before any lookup), handles not in the store, rows of another type or that
+/// cannot be read, and tokens inactive for the caller; else the full response. `options`
+/// may be NULL.
+///
+/// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+/// `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
+/// answer for either); `REFTOKEN_BUFFER_TOO_SMALL`; or the status the lookup callback
+/// returned. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_introspect(
+    validator: *const reftoken_validator,
+    handle: *const c_char,
+    handle_len: usize,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out: *mut c_char,
+    out_cap: usize,
+    out_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_validator_introspect", || {
+        let v = try_ref!(Validator<CLookup>, validator);
+        let h = try_str!(handle, handle_len);
+        check_null!(out_len);
+        let now = Instant::from_unix_seconds(now);
+        let found = try_core!(v.find(h, now));
+        let body = match found {
+            Found::Token(t) => {
+                // SAFETY: forwarded pointer contracts.
+                match unsafe { with_caller(caller, options, |c, o| introspection::respond(&t, c, now, o)) } {
+                    Ok(r) => try_core!(r),
+                    Err(status) => return status,
+                }
+            }
+            Found::NotFound(_) => {
+                check_null!(caller);
+                INACTIVE.to_owned()
+            }
+        };
+        // SAFETY: caller's buffer contract.
+        unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+    })
+}
+
+/// Decides whether the presented `handle` is active for `caller` at `now` without building
+/// JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
+/// to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
+/// receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
+/// NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
+///
+/// Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
+/// `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_validate(
+    validator: *const reftoken_validator,
+    handle: *const c_char,
+    handle_len: usize,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out_grant: *mut *mut reftoken_grant,
+    out: *mut reftoken_verdict,
+) -> reftoken_status {
+    ffi_boundary("reftoken_validator_validate", || {
+        let v = try_ref!(Validator<CLookup>, validator);
+        let h = try_str!(handle, handle_len);
+        check_null!(out, caller);
+        if !out_grant.is_null() {
+            // SAFETY: checked non-null.
+            unsafe { *out_grant = std::ptr::null_mut() };
+        }
+        let now = Instant::from_unix_seconds(now);
+        let token: Arc<Token> = match try_core!(v.find(h, now)) {
+            Found::Token(t) => t,
+            Found::NotFound(_) => {
+                // Still check the caller's arguments, so errors do not depend on the store.
+                // SAFETY: forwarded pointer contracts.
+                if let Err(status) = unsafe { with_caller(caller, options, |_, _| ()) } {
+                    return status;
+                }
+                // SAFETY: checked non-null.
+                unsafe { *out = verdict_unknown() };
+                return REFTOKEN_OK;
+            }
+        };
+        // SAFETY: forwarded pointer contracts.
+        let verdict = match unsafe { with_caller(caller, options, |c, o| introspection::evaluate(&token, c, now, o)) } {
+            Ok(v) => v,
+            Err(status) => return status,
+        };
+        let mut c = verdict_to_c(&verdict);
+        if out_grant.is_null() {
+            c.subject = super::grant_fns::reftoken_str::empty();
+            c.client_id = super::grant_fns::reftoken_str::empty();
+            // SAFETY: checked non-null.
+            unsafe { *out = c };
+        } else {
+            // The strings point into the token's heap data, which the Arc handed out keeps.
+            // SAFETY: both checked non-null.
+            unsafe {
+                *out = c;
+                *out_grant = token.clone().into_c();
+            }
+        }
+        REFTOKEN_OK
+    })
+}
+
+fn verdict_unknown() -> reftoken_verdict {
+    reftoken_verdict {
+        active: false,
+        reason: super::grant_fns::REFTOKEN_INACTIVE_UNKNOWN_HANDLE,
+        expiration: 0,
+        subject: super::grant_fns::reftoken_str::empty(),
+        client_id: super::grant_fns::reftoken_str::empty(),
+    }
+}
+
+/// Forgets the cached token stored under `key` (its store key: revocation paths and store
+/// notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
+/// there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_evict(validator: *const reftoken_validator, key: *const c_char, key_len: usize) -> reftoken_status {
+    ffi_boundary("reftoken_validator_evict", || {
+        let v = try_ref!(Validator<CLookup>, validator);
+        let k = try_str!(key, key_len);
+        v.evict(k);
+        REFTOKEN_OK
+    })
+}
+
+/// Forgets every cached token. Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_clear(validator: *const reftoken_validator) -> reftoken_status {
+    ffi_boundary("reftoken_validator_clear", || {
+        let v = try_ref!(Validator<CLookup>, validator);
+        v.clear();
+        REFTOKEN_OK
+    })
+}
+
+/// The number of tokens the validator's cache holds; 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_cached(validator: *const reftoken_validator) -> usize {
+    ffi_boundary("reftoken_validator_cached", || {
+        // SAFETY: NULL or a live validator.
+        unsafe { Validator::<CLookup>::borrow_c(validator) }.map_or(0, |v| v.cached())
+    })
+}

@@ -1,0 +1,239 @@
+//! A validator for native services: presented handle in, introspection result out, against
+//! the live store through the caller's lookup, with a bounded cache of tokens.
+//!
+//! The cache is keyed by store key, never by handle, so a memory dump of the cache reveals
+//! no usable handle. An entry lives no longer than its token (`CreationTime + Lifetime`) nor
+//! longer than the configured time to live, whichever is first, and can be evicted at any
+//! moment (revocation). Only found tokens are cached: a handle that is not in the store is
+//! looked up again next time, so a token issued a moment later is never missed.
+
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+
+use crate::Error;
+use crate::dataprotection::KeyRing;
+use crate::grant::Token;
+use crate::instant::Instant;
+use crate::introspection::{self, Caller, INACTIVE, Options};
+use crate::key::StoreKey;
+use crate::validation::{self, NotFound, Outcome, StoredGrant, Unprotect};
+
+/// Fetches the row stored under a key: its `Type` and `Data`, or `None` when there is none.
+/// Called from whichever thread validates, possibly from several at once.
+pub trait Lookup: Send + Sync {
+    /// The row under `key`.
+    fn lookup(&self, key: &str) -> Result<Option<StoredGrant>, Error>;
+}
+
+impl<F> Lookup for F
+where
+    F: Fn(&str) -> Result<Option<StoredGrant>, Error> + Send + Sync,
+{
+    fn lookup(&self, key: &str) -> Result<Option<StoredGrant>, Error> {
+        self(key)
+    }
+}
+
+#[derive(Clone)]
+struct Entry {
+    token: Arc<Token>,
+    /// The entry is served while `now <= until`.
+    until: Instant,
+}
+
+/// How a validator caches.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheOptions {
+    /// Most tokens kept; 0 turns the cache off.
+    pub capacity: usize,
+    /// Longest time an entry is served, in seconds, however long its token lives. This
+    /// bounds how long a revoked token (deleted row) can still validate on a node that was
+    /// not told to evict it.
+    pub ttl_seconds: i64,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions { capacity: 10_000, ttl_seconds: 60 }
+    }
+}
+
+/// The result of looking a handle up.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// The token; whether it is active for a caller is [`introspection::evaluate`]'s call.
+    Token(Arc<Token>),
+    /// The handle does not lead to a readable reference token.
+    NotFound(NotFound),
+}
+
+/// Validates presented handles against the store. Share one per process: it is `Send` and
+/// `Sync`, and its cache is safe under concurrent use.
+pub struct Validator<L: Lookup> {
+    lookup: L,
+    keyring: Option<Arc<KeyRing>>,
+    cache: Option<Cache<StoreKey, Entry>>,
+    ttl: i64,
+}
+
+impl<L: Lookup> Validator<L> {
+    /// A validator reading rows with `lookup`, unprotecting protected rows with `keyring`.
+    pub fn new(lookup: L, keyring: Option<Arc<KeyRing>>, cache: CacheOptions) -> Self {
+        Validator {
+            lookup,
+            keyring,
+            cache: (cache.capacity > 0).then(|| Cache::new(cache.capacity)),
+            ttl: cache.ttl_seconds.max(0),
+        }
+    }
+
+    /// Looks `handle` up at `now`: from the cache when a live entry is there, else from the
+    /// store. Malformed handles never reach the lookup.
+    pub fn find(&self, handle: &str, now: Instant) -> Result<Found, Error> {
+        if !validation::plausible_handle(handle) {
+            return Ok(Found::NotFound(NotFound::Malformed));
+        }
+        let key = crate::key::store_key(handle, crate::key::REFERENCE_TOKEN)?;
+        if let Some(cache) = &self.cache {
+            if let Some(e) = cache.get(&key) {
+                if now <= e.until {
+                    return Ok(Found::Token(e.token));
+                }
+                cache.remove(&key);
+            }
+        }
+        let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
+        let (key, outcome) = validation::find_token(handle, |k| self.lookup.lookup(k), unprotect)?;
+        Ok(match outcome {
+            Outcome::NotFound(why) => Found::NotFound(why),
+            Outcome::Found(token) => {
+                let token: Arc<Token> = Arc::from(token);
+                let until = token.expiration().min(now.add_seconds(self.ttl));
+                if let Some(cache) = &self.cache {
+                    // An expired token is not worth keeping: it is inactive for everyone.
+                    if now <= until {
+                        cache.insert(key, Entry { token: token.clone(), until });
+                    }
+                }
+                Found::Token(token)
+            }
+        })
+    }
+
+    /// The introspection response IdentityServer's endpoint would give `caller` for `handle`.
+    pub fn introspect(&self, handle: &str, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> Result<String, Error> {
+        match self.find(handle, now)? {
+            Found::Token(t) => introspection::respond(&t, caller, now, opts),
+            Found::NotFound(_) => Ok(INACTIVE.to_owned()),
+        }
+    }
+
+    /// Whether `handle` is active for `caller`, with the token when it was found.
+    pub fn validate(&self, handle: &str, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> Result<Option<(Arc<Token>, bool)>, Error> {
+        Ok(match self.find(handle, now)? {
+            Found::Token(t) => {
+                let active = introspection::evaluate(&t, caller, now, opts).active();
+                Some((t, active))
+            }
+            Found::NotFound(_) => None,
+        })
+    }
+
+    /// Forgets the token stored under `key` (a store key, as revocation paths know it).
+    /// Returns whether an entry was there.
+    pub fn evict(&self, key: &str) -> bool {
+        let Some(cache) = &self.cache else { return false };
+        let Some(k) = StoreKey::from_str_checked(key) else { return false };
+        cache.remove(&k).is_some()
+    }
+
+    /// Forgets every cached token.
+    pub fn clear(&self) {
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+    }
+
+    /// Tokens currently cached (live or not yet noticed as expired).
+    pub fn cached(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grant::{self, Claim};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Store {
+        rows: Mutex<HashMap<String, StoredGrant>>,
+        lookups: AtomicUsize,
+    }
+
+    impl Lookup for Arc<Store> {
+        fn lookup(&self, key: &str) -> Result<Option<StoredGrant>, Error> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(self.rows.lock().unwrap().get(key).cloned())
+        }
+    }
+
+    fn issue(store: &Store, created: i64, lifetime: i32) -> String {
+        let handle = crate::handle::new_handle().unwrap().to_string();
+        let t = Token {
+            client_id: Some("c1".into()),
+            creation_time: Instant::from_unix_seconds(created),
+            lifetime,
+            claims: vec![Claim::new("client_id", "c1"), Claim::new("scope", "api1.read")],
+            ..Token::default()
+        };
+        let key = crate::key::store_key(&handle, "reference_token").unwrap().to_string();
+        let row = StoredGrant { grant_type: "reference_token".into(), data: grant::seal_data(&t.to_json(), false) };
+        store.rows.lock().unwrap().insert(key, row);
+        handle
+    }
+
+    #[test]
+    fn caches_until_expiry_ttl_or_eviction() {
+        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
+        let v = Validator::new(store.clone(), None, CacheOptions { capacity: 100, ttl_seconds: 30 });
+        let scopes = ["api1.read"];
+        let api = Caller::Api { name: "api1", scopes: &scopes };
+        let o = Options::default();
+        let h = issue(&store, 1000, 100);
+        let t0 = Instant::from_unix_seconds(1000);
+        assert!(v.validate(&h, &api, t0, &o).unwrap().unwrap().1);
+        assert!(v.validate(&h, &api, t0.add_seconds(10), &o).unwrap().unwrap().1);
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1, "second call served from the cache");
+        // Past the cache TTL the store is asked again.
+        assert!(v.validate(&h, &api, t0.add_seconds(31), &o).unwrap().unwrap().1);
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+        // Revocation: the row is deleted; the cached entry still serves until evicted.
+        let key = crate::key::store_key(&h, "reference_token").unwrap();
+        store.rows.lock().unwrap().clear();
+        assert!(v.validate(&h, &api, t0.add_seconds(32), &o).unwrap().is_some());
+        assert!(v.evict(&key));
+        assert!(!v.evict(&key));
+        assert!(v.validate(&h, &api, t0.add_seconds(33), &o).unwrap().is_none());
+        // Never past the token's own expiry, whatever the TTL.
+        let h2 = issue(&store, 1000, 5);
+        let v2 = Validator::new(store.clone(), None, CacheOptions { capacity: 100, ttl_seconds: 3600 });
+        assert!(v2.validate(&h2, &api, t0, &o).unwrap().unwrap().1);
+        let (_, active) = v2.validate(&h2, &api, t0.add_seconds(6), &o).unwrap().unwrap();
+        assert!(!active);
+        assert_eq!(v2.cached(), 0, "expired entries are dropped");
+    }
+
+    #[test]
+    fn malformed_handles_never_reach_the_store() {
+        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
+        let v = Validator::new(store.clone(), None, CacheOptions::default());
+        for h in ["", "a.b.c", "with space", &"A".repeat(101)] {
+            assert!(matches!(v.find(h, Instant(0)).unwrap(), Found::NotFound(NotFound::Malformed)));
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 0);
+    }
+}
