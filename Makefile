@@ -9,6 +9,7 @@ all: lib
 
 lib:
 	$(CARGO) build --release --locked
+	ln -sf libreftoken.so $(BUILD)/libreftoken.so.0
 
 # The committed header must be what build.rs generates from src/ffi.
 header-check: lib

@@ -1,6 +1,12 @@
 // Writes include/reftoken.h from the `///` docs of src/ffi with cbindgen. The header is
 // committed; CI regenerates it and fails when it differs.
 fn main() {
+    // The shared library's SONAME carries the ABI's major version, so that installed
+    // programs keep loading a compatible library (libreftoken.so.0 -> libreftoken.so.0.1.0).
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libreftoken.so.{major}");
+    }
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
