@@ -1,0 +1,223 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Net.Http;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Tasks;
+using Duende.IdentityServer;
+using Duende.IdentityServer.EntityFramework.DbContexts;
+using Duende.IdentityServer.Models;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.Tokens;
+using Microsoft.AspNetCore.Http;
+using Secret = Duende.IdentityServer.Models.Secret;
+
+namespace RefToken.IdentityServer.Tests;
+
+/// <summary>A clock that stands still until moved: IdentityServer's IClock and TimeProvider.</summary>
+public sealed class FixedClock : TimeProvider, IClock
+{
+    public DateTimeOffset Current { get; set; } = DateTimeOffset.UtcNow;
+    public override DateTimeOffset GetUtcNow() => Current;
+    public DateTimeOffset UtcNow => Current;
+}
+
+/// <summary>The deployment both hosts share: one SQLite database, one Data Protection key ring, one clock.</summary>
+public sealed class Deployment : IDisposable
+{
+    public const string AppName = "reftoken-integration";
+    public const string Issuer = "https://idsvr.test";
+
+    public Deployment()
+    {
+        Root = Path.Combine(Path.GetTempPath(), "reftoken-is-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(KeyRingDirectory);
+    }
+
+    public string Root { get; }
+    public string Database => Path.Combine(Root, "grants.db");
+    public string KeyRingDirectory => Path.Combine(Root, "keyring");
+    public FixedClock Clock { get; } = new();
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
+    }
+
+    public static readonly string[] Api1Scopes = ["api1.read", "api1.write"];
+    public static readonly string[] Api2Scopes = ["api2.read"];
+
+    public static IEnumerable<ApiResource> ApiResources =>
+    [
+        new ApiResource("api1") { Scopes = Api1Scopes.ToList(), ApiSecrets = { new Secret("api1-secret".Sha256()) } },
+        new ApiResource("api2") { Scopes = Api2Scopes.ToList(), ApiSecrets = { new Secret("api2-secret".Sha512()) } },
+    ];
+
+    public static IEnumerable<ApiScope> ApiScopes => Api1Scopes.Concat(Api2Scopes).Append("other.scope").Select(s => new ApiScope(s));
+
+    public static IEnumerable<Client> Clients =>
+    [
+        Client("client1"), Client("client2"), Client("client3", enabled: false),
+    ];
+
+    private static Client Client(string id, bool enabled = true) => new()
+    {
+        ClientId = id,
+        Enabled = enabled,
+        ClientSecrets = { new Secret((id + "-secret").Sha256()) },
+        AllowedGrantTypes = Duende.IdentityServer.Models.GrantTypes.ClientCredentials,
+        AccessTokenType = AccessTokenType.Reference,
+        AllowedScopes = ["api1.read", "api1.write", "api2.read", "other.scope"],
+    };
+}
+
+/// <summary>A real Duende IdentityServer in the test process: stock, or with AddRefTokenNative().</summary>
+public sealed class IdsHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private IdsHost(WebApplication app, HttpClient http, bool native)
+    {
+        _app = app;
+        Http = http;
+        Native = native;
+    }
+
+    public HttpClient Http { get; }
+    public bool Native { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<IdsHost> StartAsync(Deployment d, bool native, bool protect = true, bool nativeKeyRing = true)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = d.Root });
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders();
+
+        builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(d.KeyRingDirectory)).SetApplicationName(Deployment.AppName);
+        IIdentityServerBuilder ids = builder.Services.AddIdentityServer(o =>
+            {
+                o.IssuerUri = Deployment.Issuer;
+                o.KeyManagement.Enabled = false;
+                o.PersistentGrants.DataProtectData = protect;
+            })
+            .AddInMemoryClients(Deployment.Clients)
+            .AddInMemoryApiResources(Deployment.ApiResources)
+            .AddInMemoryApiScopes(Deployment.ApiScopes)
+            .AddSigningCredential(SigningKey(), SecurityAlgorithms.EcdsaSha256)
+            .AddOperationalStore(o =>
+            {
+                o.ConfigureDbContext = b => b.UseSqlite($"Data Source={d.Database};Pooling=False");
+                o.EnableTokenCleanup = false;
+            });
+        if (native)
+        {
+            IIdentityServerBuilder returned = nativeKeyRing
+                ? ids.AddRefTokenNative(o =>
+                {
+                    o.KeyRingDirectory = d.KeyRingDirectory;
+                    o.ApplicationName = Deployment.AppName;
+                })
+                : ids.AddRefTokenNative();
+            if (!ReferenceEquals(returned, ids))
+            {
+                throw new InvalidOperationException("AddRefTokenNative must return its builder");
+            }
+        }
+
+        builder.Services.RemoveAll<IClock>();
+        builder.Services.AddSingleton<IClock>(d.Clock);
+        builder.Services.RemoveAll<TimeProvider>();
+        builder.Services.AddSingleton<TimeProvider>(d.Clock);
+
+        WebApplication app = builder.Build();
+        app.Use(async (ctx, next) =>
+        {
+            try
+            {
+                await next();
+            }
+            catch (Exception)
+            {
+                // As Kestrel: 500 with an empty body.
+                if (!ctx.Response.HasStarted)
+                {
+                    ctx.Response.Clear();
+                    ctx.Response.StatusCode = 500;
+                }
+            }
+        });
+        app.UseIdentityServer();
+        using (IServiceScope scope = app.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<PersistedGrantDbContext>().Database.EnsureCreatedAsync();
+        }
+
+        await app.StartAsync();
+        HttpClient http = app.GetTestClient();
+        http.BaseAddress = new Uri("https://localhost/");
+        return new IdsHost(app, http, native);
+    }
+
+    public static ECDsaSecurityKey SigningKey()
+    {
+        byte[] d = SHA256.HashData(Encoding.UTF8.GetBytes("reftoken-fixtures ES256 signing key"));
+        return new ECDsaSecurityKey(ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d })) { KeyId = "reftoken-fixtures-es256" };
+    }
+
+    private static AuthenticationHeaderValue Basic(string id, string secret) =>
+        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.EscapeDataString(id) + ":" + Uri.EscapeDataString(secret))));
+
+    /// <summary>A reference token from the token endpoint (client credentials).</summary>
+    public async Task<string> IssueAsync(string clientId, string scope)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
+        };
+        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
+        using HttpResponseMessage response = await Http.SendAsync(request);
+        string body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"token endpoint: {(int)response.StatusCode} {body}");
+        }
+
+        using JsonDocument doc = JsonDocument.Parse(body);
+        return doc.RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>POST /connect/introspect with HTTP Basic credentials: status, content type and body.</summary>
+    public async Task<(int Status, string? ContentType, string Body)> IntrospectAsync(string token, string callerId, string secret, bool jwt = false)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/introspect")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token }),
+        };
+        request.Headers.Authorization = Basic(callerId, secret);
+        if (jwt)
+        {
+            request.Headers.Accept.ParseAdd("application/token-introspection+jwt");
+        }
+
+        using HttpResponseMessage response = await Http.SendAsync(request);
+        return ((int)response.StatusCode, response.Content.Headers.ContentType?.ToString(), await response.Content.ReadAsStringAsync());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,68 @@
+using System;
+using System.IO;
+using System.IO.Compression;
+using System.Linq;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using Xunit;
+
+namespace RefToken.PackageTests;
+
+/// <summary>Runs against RefToken.Interop as a consumer gets it: from the .nupkg.</summary>
+public class PackageTests
+{
+    private static string Metadata(string key) =>
+        typeof(PackageTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
+
+    private static string Nupkg(string id) =>
+        Path.Combine(Metadata("RefTokenPackageSource"), $"{id}.{Metadata("RefTokenPackageVersion")}.nupkg");
+
+    [Fact]
+    public void PackageLayout()
+    {
+        using ZipArchive zip = ZipFile.OpenRead(Nupkg("RefToken.Interop"));
+        var names = zip.Entries.Select(e => e.FullName).ToHashSet();
+        Assert.Contains("lib/net10.0/RefToken.Interop.dll", names);
+        Assert.Contains("lib/net10.0/RefToken.Interop.xml", names);
+        Assert.Contains("lib/net8.0/RefToken.Interop.dll", names);
+        Assert.Contains("lib/net8.0/RefToken.Interop.xml", names);
+        Assert.Contains("runtimes/linux-x64/native/libreftoken.so", names);
+        Assert.Contains("README.md", names);
+        Assert.All(names.Where(n => n.StartsWith("runtimes/", StringComparison.Ordinal)), n => Assert.Matches("^runtimes/[a-z0-9-]+/native/(lib)?reftoken\\.(so|dylib|dll)$", n));
+    }
+
+    [Fact]
+    public void LoadsTheNativeLibraryThePackageCarries()
+    {
+        Assert.Equal(RefTokenLibrary.AbiVersion, RefTokenLibrary.NativeAbiVersion);
+        string loaded = RefTokenLibrary.LoadedFrom!;
+        Assert.EndsWith(Path.Combine("runtimes", "linux-x64", "native", "libreftoken.so"), loaded);
+        Assert.StartsWith(AppContext.BaseDirectory, loaded);
+
+        using ZipArchive zip = ZipFile.OpenRead(Nupkg("RefToken.Interop"));
+        using Stream packed = zip.GetEntry("runtimes/linux-x64/native/libreftoken.so")!.Open();
+        using var ms = new MemoryStream();
+        packed.CopyTo(ms);
+        Assert.Equal(SHA256.HashData(ms.ToArray()), SHA256.HashData(File.ReadAllBytes(loaded)));
+    }
+
+    [Fact]
+    public void Works()
+    {
+        string handle = TokenHandles.NewHandle();
+        Assert.Matches("^[0-9A-F]{64}-1$", handle);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(handle + ":reference_token"))), StoreKeys.ForReferenceToken(handle));
+
+        var now = DateTimeOffset.FromUnixTimeSeconds(1740830400);
+        using Grant g = Grant.Create("client1", "https://idsvr.test", now.AddMinutes(-1), 3600);
+        g.AddAudience("api1");
+        g.AddClaim("sub", "alice");
+        g.AddClaim("client_id", "client1");
+        g.AddClaim("scope", "api1.read");
+        Assert.Equal(
+            "{\"iss\":\"https://idsvr.test\",\"nbf\":1740830340,\"iat\":1740830340,\"exp\":1740833940,\"aud\":\"api1\",\"sub\":\"alice\",\"client_id\":\"client1\",\"active\":true,\"scope\":\"api1.read\"}",
+            Introspection.IntrospectData(g.ToData(), IntrospectionCaller.Api("api1", "api1.read api1.write"), now));
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => TokenHandles.RandomHex(0)).Status);
+    }
+}
