@@ -388,6 +388,13 @@ typedef struct reftoken_introspection_request reftoken_introspection_request;
 typedef struct reftoken_keyring reftoken_keyring;
 
 /**
+ * A background thread that keeps one connection to PostgreSQL or Redis, listens on a
+ * channel, and evicts every store key published there from one validator's cache. Free it
+ * with `reftoken_revocation_listener_free`.
+ */
+typedef struct reftoken_revocation_listener reftoken_revocation_listener;
+
+/**
  * Where a lookup callback puts the row it found. Valid only during the callback.
  */
 typedef struct reftoken_row reftoken_row;
@@ -563,6 +570,15 @@ typedef struct reftoken_options {
    * Passed to `client_enabled` untouched.
    */
   void *client_enabled_ctx;
+  /**
+   * Whether a client may still use refresh tokens (`Client.AllowOfflineAccess`), asked
+   * when a client introspects one of its refresh tokens. NULL: every client may.
+   */
+  reftoken_client_enabled_fn client_offline_access;
+  /**
+   * Passed to `client_offline_access` untouched.
+   */
+  void *client_offline_access_ctx;
 } reftoken_options;
 
 /**
@@ -604,6 +620,37 @@ typedef reftoken_status (*reftoken_lookup_fn)(void *ctx,
                                               const char *key,
                                               size_t key_len,
                                               struct reftoken_row *row);
+
+/**
+ * A listener's counters, from `reftoken_revocation_listener_stats`.
+ */
+typedef struct reftoken_revocation_stats {
+  /**
+   * Connections that reached the listening state.
+   */
+  uint64_t connects;
+  /**
+   * Failed connection attempts and lost connections.
+   */
+  uint64_t failures;
+  /**
+   * Store keys received (duplicates included).
+   */
+  uint64_t notifications;
+  /**
+   * "Forget everything" payloads received (`*`, sent when the table is truncated).
+   */
+  uint64_t flushes;
+  /**
+   * Milliseconds since delivery was last confirmed (on connecting, then by a heartbeat
+   * every quarter of the staleness bound); `UINT64_MAX` when never.
+   */
+  uint64_t confirmed_age_ms;
+  /**
+   * Whether the listener listens now.
+   */
+  bool listening;
+} reftoken_revocation_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1364,6 +1411,107 @@ reftoken_status reftoken_validator_clear(const struct reftoken_validator *valida
  * The number of tokens the validator's cache holds; 0 for NULL.
  */
 size_t reftoken_validator_cached(const struct reftoken_validator *validator);
+
+/**
+ * Starts a listener that `LISTEN`s on `channel` of the PostgreSQL database at `url` (a
+ * `postgresql://` URL or a `key=value` connection string; the database that holds
+ * `PersistedGrants` with the triggers of `migrations/postgres/`) and evicts every store key
+ * notified there from `validator`'s cache. `channel` may be empty (`ptr` NULL, `len` 0) for
+ * `reftoken_revocations`. `stale_bound_ms` (0: 10000, else at least 50) bounds how long
+ * after its row is deleted a token can still be served from the cache when notifications
+ * are lost: while the connection is down or unconfirmed, entries older than the bound are
+ * looked up again instead of served. The call returns at once; the connection is made, and
+ * remade after failures with exponential backoff, on the listener's own thread; each time
+ * it listens again the cache is cleared (resynchronisation). `reftoken_revocation_listener_wait`
+ * waits for the first connection.
+ *
+ * `validator` must stay alive until the listener is freed: free the listener first. Several
+ * listeners may serve one validator (every bound then applies). On failure `*out` is NULL.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_MALFORMED_INPUT` (the URL); `REFTOKEN_INVALID_ARGUMENT` (channel over 63 bytes,
+ * bound under 50 ms, or a library built without the `revocation` feature); or
+ * `REFTOKEN_IO_ERROR` (no thread could be started).
+ */
+reftoken_status reftoken_revocation_listener_start_postgres(const struct reftoken_validator *validator,
+                                                            const char *url,
+                                                            size_t url_len,
+                                                            const char *channel,
+                                                            size_t channel_len,
+                                                            uint32_t stale_bound_ms,
+                                                            struct reftoken_revocation_listener **out);
+
+/**
+ * As `reftoken_revocation_listener_start_postgres`, subscribed to `channel` of the Redis
+ * server at `url` (`redis://[user[:password]@]host[:port][/db]`), where revoking nodes
+ * publish keys with `reftoken_revocation_publish_redis`. Redis keeps no message for a
+ * disconnected subscriber; the staleness bound covers what is lost.
+ *
+ * Returns as `reftoken_revocation_listener_start_postgres`.
+ */
+reftoken_status reftoken_revocation_listener_start_redis(const struct reftoken_validator *validator,
+                                                         const char *url,
+                                                         size_t url_len,
+                                                         const char *channel,
+                                                         size_t channel_len,
+                                                         uint32_t stale_bound_ms,
+                                                         struct reftoken_revocation_listener **out);
+
+/**
+ * Waits up to `timeout_ms` milliseconds until the listener listens.
+ *
+ * Returns `REFTOKEN_OK` when it does; `REFTOKEN_IO_ERROR` when it does not (the last error
+ * message then names the connection error, without credentials); or
+ * `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
+ */
+reftoken_status reftoken_revocation_listener_wait(const struct reftoken_revocation_listener *listener,
+                                                  uint32_t timeout_ms);
+
+/**
+ * Copies the listener's counters into `*out`.
+ *
+ * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
+ */
+reftoken_status reftoken_revocation_listener_stats(const struct reftoken_revocation_listener *listener,
+                                                   struct reftoken_revocation_stats *out);
+
+/**
+ * Stops the listener: closes its connection and ends its thread (waiting at most about one
+ * I/O timeout, a few seconds at worst), and removes its staleness bound from the validator,
+ * whose cache then relies on its TTL alone. Idempotent.
+ *
+ * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe, but not concurrently with
+ * `reftoken_revocation_listener_free`.
+ */
+reftoken_status reftoken_revocation_listener_stop(const struct reftoken_revocation_listener *listener);
+
+/**
+ * Stops (as `reftoken_revocation_listener_stop`) and frees a listener. NULL is ignored. No
+ * other call may be using it.
+ */
+void reftoken_revocation_listener_free(struct reftoken_revocation_listener *listener);
+
+/**
+ * "Evict this key on all nodes": publishes the store `key` on `channel` (empty for
+ * `reftoken_revocations`) of the Redis server at `url`, where every node's listener
+ * (`reftoken_revocation_listener_start_redis`) evicts it. Call it from the revocation path
+ * after the row is deleted. `*out_receivers`, when `out_receivers` is not NULL, receives how
+ * many subscribers got it (this node's own listener included). Opens one connection per
+ * call, with a 5-second timeout.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INVALID_ARGUMENT` (an empty key, or a library built without the `revocation`
+ * feature); `REFTOKEN_MALFORMED_INPUT` (the URL); or `REFTOKEN_IO_ERROR` (Redis could not
+ * be reached: the nodes were not told, and stop serving the token within their bound).
+ * Thread-safe.
+ */
+reftoken_status reftoken_revocation_publish_redis(const char *url,
+                                                  size_t url_len,
+                                                  const char *channel,
+                                                  size_t channel_len,
+                                                  const char *key,
+                                                  size_t key_len,
+                                                  uint64_t *out_receivers);
 
 #ifdef __cplusplus
 }  // extern "C"

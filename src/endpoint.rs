@@ -1003,7 +1003,8 @@ where
 
 /// An `introspect` function for [`process`] that answers for reference tokens in a store:
 /// [`crate::validation::introspect_handle`] with `lookup` (given the store key), `unprotect`
-/// and `opts`, at `now`. The hint does not matter for reference tokens.
+/// and `opts`, at `now`; client callers may also introspect their refresh tokens, in the
+/// order the hint says.
 pub fn reference_token_introspector<'a, F>(
     lookup: F,
     unprotect: Option<&'a dyn Unprotect>,
@@ -1011,11 +1012,11 @@ pub fn reference_token_introspector<'a, F>(
     now: Instant,
 ) -> impl FnOnce(&IntrospectionParams, &AuthenticatedCaller) -> Result<String, Error> + 'a
 where
-    F: FnOnce(&str) -> Result<Option<StoredGrant>, Error> + 'a,
+    F: Fn(&str) -> Result<Option<StoredGrant>, Error> + 'a,
 {
     move |params, caller| {
         caller.with_caller(|c| {
-            validation::introspect_handle(&params.token, lookup, unprotect, c, now, opts)
+            validation::introspect_handle(&params.token, params.token_type_hint, lookup, unprotect, c, now, opts)
         })
     }
 }

@@ -485,3 +485,105 @@ mod tests {
         assert!(reference_token_row("AB-1", &t, String::new()).is_err());
     }
 }
+
+/// A claim inside a serialized `ClaimsPrincipal` (`Subject` of a refresh token).
+#[derive(Debug, Clone, Deserialize)]
+struct SubjectClaim {
+    #[serde(rename = "Type")]
+    claim_type: String,
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Subject {
+    #[serde(rename = "Claims", default, deserialize_with = "null_as_empty")]
+    claims: Vec<SubjectClaim>,
+}
+
+#[derive(Deserialize)]
+struct RefreshTokenJson {
+    #[serde(rename = "CreationTime", default, deserialize_with = "de_instant")]
+    creation_time: Instant,
+    #[serde(rename = "Lifetime", default)]
+    lifetime: i32,
+    #[serde(rename = "ConsumedTime", default, deserialize_with = "de_opt_instant")]
+    consumed_time: Option<Instant>,
+    #[serde(rename = "ClientId", default)]
+    client_id: Option<String>,
+    #[serde(rename = "Subject", default)]
+    subject: Option<Subject>,
+    #[serde(rename = "AuthorizedScopes", default)]
+    authorized_scopes: Option<Vec<String>>,
+    #[serde(rename = "SessionId", default)]
+    session_id: Option<String>,
+    #[serde(rename = "Version", default = "default_version")]
+    version: i32,
+    /// Before version 5 the token lived in one `AccessToken`; IdentityServer migrates it.
+    #[serde(rename = "AccessToken", default)]
+    access_token: Option<Token>,
+}
+
+/// IdentityServer's `RefreshToken` model, as far as introspection needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// When the refresh token was created.
+    pub creation_time: Instant,
+    /// Lifetime in seconds.
+    pub lifetime: i32,
+    /// When it was used, for one-time-use refresh tokens.
+    pub consumed_time: Option<Instant>,
+    /// The client it was issued to.
+    pub client_id: Option<String>,
+    /// The `sub` of its subject.
+    pub subject_id: Option<String>,
+    /// The session id.
+    pub session_id: Option<String>,
+    /// The scopes the user authorised.
+    pub authorized_scopes: Vec<String>,
+    /// The model version.
+    pub version: i32,
+}
+
+fn de_opt_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Instant>, D::Error> {
+    match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => instant::parse(&s).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+impl RefreshToken {
+    /// Parses the `RefreshToken` JSON IdentityServer serializes; versions before 5 (one
+    /// `AccessToken` carrying the client, subject and scopes) are read as IdentityServer
+    /// migrates them.
+    pub fn from_json(text: &str) -> Result<RefreshToken, Error> {
+        Error::check_len("refresh token JSON", text.len(), limits::MAX_DATA_LEN)?;
+        expect_object("refresh token JSON", text)?;
+        let j: RefreshTokenJson = serde_json::from_str(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
+        let legacy = j.access_token.as_ref();
+        let subject_id = j
+            .subject
+            .as_ref()
+            .and_then(|s| s.claims.iter().find(|c| c.claim_type == "sub").map(|c| c.value.clone()))
+            .or_else(|| legacy.and_then(|t| t.subject_id().map(str::to_owned)));
+        let authorized_scopes = match j.authorized_scopes {
+            Some(s) => s,
+            None => legacy.map(|t| t.scopes().map(str::to_owned).collect()).unwrap_or_default(),
+        };
+        Ok(RefreshToken {
+            creation_time: j.creation_time,
+            lifetime: j.lifetime,
+            consumed_time: j.consumed_time,
+            client_id: j.client_id.or_else(|| legacy.and_then(|t| t.client_id.clone())),
+            subject_id,
+            session_id: j.session_id,
+            authorized_scopes,
+            version: j.version,
+        })
+    }
+
+    /// IdentityServer's rule: expired when `now > CreationTime + Lifetime`.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        now > self.creation_time.add_seconds(self.lifetime.into())
+    }
+}

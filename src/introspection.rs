@@ -5,11 +5,11 @@
 //! byte (System.Text.Json's default escaping included). Where IdentityServer versions differ,
 //! [`IdentityServerVersion`] selects the behaviour.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use arrayvec::ArrayString;
 
-use crate::grant::{STRING_VALUE_TYPE, Token};
+use crate::grant::{RefreshToken, STRING_VALUE_TYPE, Token};
 use crate::instant::Instant;
 use crate::{Error, json};
 
@@ -96,6 +96,9 @@ pub struct Options<'a> {
     /// IdentityServer requires the token's client to exist and be enabled. When set, this is
     /// asked with the client id; when `None`, every client counts as enabled.
     pub client_enabled: Option<&'a dyn Fn(&str) -> bool>,
+    /// Whether a client may still use refresh tokens (`Client.AllowOfflineAccess`), asked
+    /// when a client introspects a refresh token; `None`: every client may.
+    pub offline_access: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl std::fmt::Debug for Options<'_> {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for Options<'_> {
         f.debug_struct("Options")
             .field("version", &self.version)
             .field("client_enabled", &self.client_enabled.is_some())
+            .field("offline_access", &self.offline_access.is_some())
             .finish()
     }
 }
@@ -226,31 +230,47 @@ pub fn respond_into(
             STRING_VALUE_TYPE,
         ));
     }
-    let v = opts.version;
-    let entries = to_claims_dictionary(claims.into_iter().filter(|c| c.0 != "scope"));
-    if entries.iter().any(|(t, _)| *t == "active") {
+    let scopes = token.scopes().filter(|s| match caller {
+        Caller::Api { scopes, .. } => scopes.contains(s),
+        Caller::Client { .. } => true,
+    });
+    write_response(out, claims, opts.version, scopes)
+}
+
+/// Writes `{claims..., "active":true, "scope":"..."}` as IdentityServer's response
+/// generator does: `scope` claims left out of the dictionary, then `active`, then the
+/// scopes joined by spaces.
+fn write_response<'a>(
+    out: &mut String,
+    claims: Vec<ClaimRef<'_>>,
+    v: IdentityServerVersion,
+    scopes: impl Iterator<Item = &'a str>,
+) -> Result<(), Error> {
+    let items = to_claims_dictionary(claims.into_iter().filter(|c| c.0 != "scope"));
+    if items.iter().any(|i| i.claim.0 == "active") {
         // IdentityServer's dictionary Add throws here (a 500); refuse rather than emit a
         // duplicate member.
-        return Err(Error::malformed(
-            "token",
-            "a claim named `active` collides with the response",
-        ));
+        return Err(Error::malformed("token", "a claim named `active` collides with the response"));
     }
     let start = out.len();
     out.push('{');
-    for (t, values) in &entries {
-        json::write_str(out, t);
+    for (i, first) in items.iter().enumerate() {
+        if first.group != i {
+            continue;
+        }
+        json::write_str(out, first.claim.0);
         out.push(':');
-        let result = if values.len() == 1 {
-            write_typed(out, &values[0], v)
+        let single = !items[i + 1..].iter().any(|m| m.group == i);
+        let result = if single {
+            write_typed(out, &first.claim, v)
         } else {
             out.push('[');
             let mut r = Ok(());
-            for (i, val) in values.iter().enumerate() {
-                if i > 0 {
+            for (n, m) in items[i..].iter().filter(|m| m.group == i).enumerate() {
+                if n > 0 {
                     out.push(',');
                 }
-                r = r.and(write_typed(out, val, v));
+                r = r.and(write_typed(out, &m.claim, v));
             }
             out.push(']');
             r
@@ -261,22 +281,44 @@ pub fn respond_into(
         }
         out.push(',');
     }
-    out.push_str("\"active\":true,\"scope\":");
-    let mut scope = String::new();
-    for s in token.scopes() {
-        if let Caller::Api { scopes, .. } = caller {
-            if !scopes.contains(&s) {
-                continue;
-            }
+    out.push_str("\"active\":true,\"scope\":\"");
+    for (n, s) in scopes.enumerate() {
+        if n > 0 {
+            out.push(' ');
         }
-        if !scope.is_empty() {
-            scope.push(' ');
-        }
-        scope.push_str(s);
+        json::write_str_content(out, s);
     }
-    json::write_str(out, &scope);
-    out.push('}');
+    out.push_str("\"}");
     Ok(())
+}
+
+/// The response IdentityServer gives a client that introspects one of its own refresh
+/// tokens, or `None` when the refresh token is not valid for this client at `now` (expired,
+/// consumed, another client's, or the client may no longer use refresh tokens as
+/// `opts.offline_access` reports).
+pub fn respond_refresh(rt: &RefreshToken, client_id: &str, now: Instant, opts: &Options<'_>) -> Result<Option<String>, Error> {
+    if rt.is_expired(now) || rt.client_id.as_deref() != Some(client_id) || rt.consumed_time.is_some() {
+        return Ok(None);
+    }
+    if opts.offline_access.is_some_and(|f| !f(client_id)) || opts.client_enabled.is_some_and(|f| !f(client_id)) {
+        return Ok(None);
+    }
+    let Some(sub) = rt.subject_id.as_deref() else {
+        // IdentityServer builds a `sub` claim from a null value, which throws (a 500).
+        return Err(Error::malformed("refresh token", "no subject"));
+    };
+    let iat = rt.creation_time.unix_seconds();
+    let mut claims = vec![
+        ClaimRef("client_id", Val::Text(client_id), STRING_VALUE_TYPE),
+        ClaimRef("token_type", Val::Text("refresh_token"), STRING_VALUE_TYPE),
+        ClaimRef("iat", number(iat), VT_INTEGER),
+        ClaimRef("exp", number(iat + i64::from(rt.lifetime)), VT_INTEGER),
+        ClaimRef("sub", Val::Text(sub), STRING_VALUE_TYPE),
+    ];
+    claims.extend(rt.authorized_scopes.iter().map(|s| ClaimRef("scope", Val::Text(s), STRING_VALUE_TYPE)));
+    let mut out = String::with_capacity(256);
+    write_response(&mut out, claims, opts.version, rt.authorized_scopes.iter().map(String::as_str))?;
+    Ok(Some(out))
 }
 
 /// A claim's value: borrowed from the token, or a generated number kept inline.
@@ -337,48 +379,62 @@ fn reference_token_claims(token: &Token, v: IdentityServerVersion) -> Vec<ClaimR
     out
 }
 
+/// A distinct claim and the index of the first distinct claim of its (exact) type.
+struct Item<'a> {
+    claim: ClaimRef<'a>,
+    hash: u64,
+    group: usize,
+}
+
 /// `ClaimsExtensions.ToClaimsDictionary`: `Distinct` with IdentityModel's `ClaimComparer`
 /// (type case-insensitive; value and value type ordinal), then grouping by type in order of
-/// first occurrence.
-fn to_claims_dictionary<'a>(
-    claims: impl Iterator<Item = ClaimRef<'a>>,
-) -> Vec<(&'a str, Vec<ClaimRef<'a>>)> {
-    let claims: Vec<ClaimRef<'a>> = claims.collect();
-    let mut distinct: Vec<ClaimRef<'a>> = Vec::with_capacity(claims.len());
-    if claims.len() <= 32 {
-        for c in claims {
-            if !distinct.iter().any(|d| same_claim(d, &c)) {
-                distinct.push(c);
-            }
+/// first occurrence. One allocation; hashes spare most string comparisons.
+fn to_claims_dictionary<'a>(claims: impl Iterator<Item = ClaimRef<'a>>) -> Vec<Item<'a>> {
+    let mut items: Vec<Item<'a>> = Vec::with_capacity(claims.size_hint().0);
+    let mut seen: Option<HashSet<(String, String, &'a str)>> = None;
+    for c in claims {
+        let type_hash = fold_hash(c.0);
+        let hash = fnv(fnv(type_hash, c.1.as_str().as_bytes()), c.2.as_bytes());
+        let duplicate = if items.len() < 64 {
+            items.iter().any(|i| i.hash == hash && same_claim(&i.claim, &c))
+        } else {
+            // Many claims: a set keeps this linear.
+            let set = seen.get_or_insert_with(|| {
+                items.iter().map(|i| (fold_case(i.claim.0), i.claim.1.as_str().to_owned(), i.claim.2)).collect()
+            });
+            !set.insert((fold_case(c.0), c.1.as_str().to_owned(), c.2))
+        };
+        if duplicate {
+            continue;
+        }
+        let group = items.iter().position(|i| i.claim.0 == c.0).unwrap_or(items.len());
+        items.push(Item { claim: c, hash, group });
+    }
+    items
+}
+
+/// FNV-1a, continuing from `h`.
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Separate fields, so ("ab", "c") and ("a", "bc") differ.
+    (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// FNV-1a of the simple upper case of `s`, equal for strings equal under `OrdinalIgnoreCase`.
+fn fold_hash(s: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    if s.is_ascii() {
+        for b in s.bytes() {
+            h = (h ^ u64::from(b.to_ascii_uppercase())).wrapping_mul(0x0000_0100_0000_01b3);
         }
     } else {
-        let mut seen: HashSet<(String, String, &str)> = HashSet::with_capacity(claims.len());
-        for c in claims {
-            if seen.insert((fold_case(c.0), c.1.as_str().to_owned(), c.2)) {
-                distinct.push(c);
-            }
+        for ch in s.chars() {
+            h = (h ^ u64::from(u32::from(simple_upper(ch)))).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    let mut entries: Vec<(&'a str, Vec<ClaimRef<'a>>)> = Vec::with_capacity(distinct.len());
-    let mut index: HashMap<&'a str, usize> = HashMap::new();
-    let use_index = distinct.len() > 32;
-    for c in distinct {
-        let slot = if use_index {
-            index.get(c.0).copied()
-        } else {
-            entries.iter().position(|(t, _)| *t == c.0)
-        };
-        match slot {
-            Some(i) => entries[i].1.push(c),
-            None => {
-                if use_index {
-                    index.insert(c.0, entries.len());
-                }
-                entries.push((c.0, vec![c]));
-            }
-        }
-    }
-    entries
+    h
 }
 
 fn same_claim(a: &ClaimRef<'_>, b: &ClaimRef<'_>) -> bool {
@@ -614,7 +670,7 @@ mod tests {
         let now = Instant::from_unix_seconds(1_704_067_300);
         let o = |version| Options {
             version,
-            client_enabled: None,
+            ..Options::default()
         };
         let r = respond(&t, &caller, now, &o(IdentityServerVersion::Duende6_3)).unwrap();
         assert!(r.contains("\"iat\":[1704067200,1]"), "{r}");

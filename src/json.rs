@@ -48,34 +48,42 @@ fn push_u(out: &mut String, unit: u16) {
 pub fn write_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
+    write_str_content(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped, without the quotes.
+pub fn write_str_content(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, ch) in s.char_indices() {
-        let c = ch as u32;
-        let esc = if c < 0x80 {
-            ASCII_ESCAPE[c as usize]
-        } else {
-            1
-        };
-        if esc == 0 {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 && ASCII_ESCAPE[b as usize] == 0 {
+            i += 1;
             continue;
         }
         out.push_str(&s[run..i]);
-        run = i + ch.len_utf8();
-        match esc {
-            1 => {
-                let mut units = [0u16; 2];
-                for u in ch.encode_utf16(&mut units) {
-                    push_u(out, *u);
+        if b < 0x80 {
+            match ASCII_ESCAPE[b as usize] {
+                1 => push_u(out, u16::from(b)),
+                letter => {
+                    out.push('\\');
+                    out.push(letter as char);
                 }
             }
-            letter => {
-                out.push('\\');
-                out.push(letter as char);
+            i += 1;
+        } else {
+            let ch = s[i..].chars().next().expect("a char starts here");
+            let mut units = [0u16; 2];
+            for u in ch.encode_utf16(&mut units) {
+                push_u(out, *u);
             }
+            i += ch.len_utf8();
         }
+        run = i;
     }
     out.push_str(&s[run..]);
-    out.push('"');
 }
 
 /// Appends an integer.

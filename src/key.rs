@@ -109,6 +109,9 @@ fn sha256_of_parts(a: &[u8], b: &[u8], c: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The grant type of refresh tokens.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
 /// The grant type of reference tokens.
 pub const REFERENCE_TOKEN: &str = "reference_token";
 

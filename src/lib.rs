@@ -9,6 +9,7 @@
 //! * [`introspection`]: the RFC 7662 response IdentityServer builds from a token.
 //! * [`validation`]: a presented handle validated against the store, as the endpoint does.
 //! * [`validator`]: the same with a bounded, revocable cache, for native services.
+//! * [`revocation`]: evictions pushed from the store (PostgreSQL NOTIFY, Redis) to every node.
 //! * [`instant`]: instants as .NET writes and reads them.
 //! * [`json`]: JSON output escaped as System.Text.Json's default encoder does.
 
@@ -31,5 +32,6 @@ pub mod validator;
 pub mod secret;
 pub mod endpoint;
 pub mod jwt;
+pub mod revocation;
 
 pub use error::Error;

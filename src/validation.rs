@@ -5,7 +5,7 @@
 use zeroize::Zeroizing;
 
 use crate::Error;
-use crate::grant::{self, DataPayload, Token};
+use crate::grant::{self, DataPayload, RefreshToken, Token};
 use crate::instant::Instant;
 use crate::introspection::{self, Caller, INACTIVE, Options};
 use crate::key::{self, StoreKey};
@@ -107,11 +107,40 @@ where
     Ok((k, outcome))
 }
 
+/// Which kind of token the caller says it presents (RFC 7662 `token_type_hint`); it only
+/// orders the attempts.
+pub use crate::endpoint::TokenTypeHint;
+
+/// Looks `handle` up as a refresh token and reads it.
+pub fn find_refresh_token<F>(handle: &str, lookup: F, unprotect: Option<&dyn Unprotect>) -> Result<Option<RefreshToken>, Error>
+where
+    F: FnOnce(&str) -> Result<Option<StoredGrant>, Error>,
+{
+    if !plausible_handle(handle) {
+        return Ok(None);
+    }
+    let k = key::store_key(handle, key::REFRESH_TOKEN)?;
+    Ok(match lookup(&k)? {
+        Some(row) if row.grant_type == key::REFRESH_TOKEN => read_grant_json(&row.data, unprotect).ok().and_then(|json| RefreshToken::from_json(&json).ok()),
+        _ => None,
+    })
+}
+
+/// The JSON payload of a `Data` column, unprotected with `unprotect` when needed.
+pub fn read_grant_json(data: &str, unprotect: Option<&dyn Unprotect>) -> Result<Zeroizing<String>, Error> {
+    match grant::open_data(data)? {
+        DataPayload::Plain(json) => Ok(Zeroizing::new(json)),
+        DataPayload::Protected(p) => unprotect.ok_or(Error::DataProtected)?.unprotect_grant(&p),
+    }
+}
+
 /// The introspection response for a presented handle, as IdentityServer's endpoint returns
 /// it (status 200): `{"active":false}` unless the handle leads to a token active for the
-/// caller.
+/// caller. API callers introspect access tokens only; client callers also their own refresh
+/// tokens, tried first when `hint` says `refresh_token` and second otherwise.
 pub fn introspect_handle<F>(
     handle: &str,
+    hint: Option<TokenTypeHint>,
     lookup: F,
     unprotect: Option<&dyn Unprotect>,
     caller: &Caller<'_>,
@@ -119,12 +148,38 @@ pub fn introspect_handle<F>(
     opts: &Options<'_>,
 ) -> Result<String, Error>
 where
-    F: FnOnce(&str) -> Result<Option<StoredGrant>, Error>,
+    F: Fn(&str) -> Result<Option<StoredGrant>, Error>,
 {
-    match find_token(handle, lookup, unprotect)?.1 {
-        Outcome::Found(token) => introspection::respond(&token, caller, now, opts),
-        Outcome::NotFound(_) => Ok(INACTIVE.to_owned()),
-    }
+    let access = || -> Result<Option<String>, Error> {
+        match find_token(handle, &lookup, unprotect)?.1 {
+            Outcome::Found(token) => {
+                let body = introspection::respond(&token, caller, now, opts)?;
+                Ok((body != INACTIVE).then_some(body))
+            }
+            Outcome::NotFound(_) => Ok(None),
+        }
+    };
+    let Caller::Client { id } = caller else {
+        return Ok(access()?.unwrap_or_else(|| INACTIVE.to_owned()));
+    };
+    let refresh = || -> Result<Option<String>, Error> {
+        match find_refresh_token(handle, &lookup, unprotect)? {
+            Some(rt) => introspection::respond_refresh(&rt, id, now, opts),
+            None => Ok(None),
+        }
+    };
+    let body = if hint == Some(TokenTypeHint::RefreshToken) {
+        match refresh()? {
+            Some(b) => Some(b),
+            None => access()?,
+        }
+    } else {
+        match access()? {
+            Some(b) => Some(b),
+            None => refresh()?,
+        }
+    };
+    Ok(body.unwrap_or_else(|| INACTIVE.to_owned()))
 }
 
 #[cfg(test)]

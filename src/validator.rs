@@ -17,6 +17,7 @@ use crate::grant::Token;
 use crate::instant::Instant;
 use crate::introspection::{self, Caller, INACTIVE, Options};
 use crate::key::StoreKey;
+use crate::revocation::Fence;
 use crate::validation::{self, NotFound, Outcome, StoredGrant, Unprotect};
 
 /// Fetches the row stored under a key: its `Type` and `Data`, or `None` when there is none.
@@ -40,6 +41,8 @@ struct Entry {
     token: Arc<Token>,
     /// The entry is served while `now <= until`.
     until: Instant,
+    /// When the lookup that produced it began (monotonic; see [`Fence`]).
+    stored_ns: u64,
 }
 
 /// How a validator caches.
@@ -75,6 +78,7 @@ pub struct Validator<L: Lookup> {
     keyring: Option<Arc<KeyRing>>,
     cache: Option<Cache<StoreKey, Entry>>,
     ttl: i64,
+    fence: Fence,
 }
 
 impl<L: Lookup> Validator<L> {
@@ -85,6 +89,7 @@ impl<L: Lookup> Validator<L> {
             keyring,
             cache: (cache.capacity > 0).then(|| Cache::new(cache.capacity)),
             ttl: cache.ttl_seconds.max(0),
+            fence: Fence::new(),
         }
     }
 
@@ -97,12 +102,13 @@ impl<L: Lookup> Validator<L> {
         let key = crate::key::store_key(handle, crate::key::REFERENCE_TOKEN)?;
         if let Some(cache) = &self.cache {
             if let Some(e) = cache.get(&key) {
-                if now <= e.until {
+                if now <= e.until && self.fence.admits(e.stored_ns) {
                     return Ok(Found::Token(e.token));
                 }
                 cache.remove(&key);
             }
         }
+        let stamp = self.fence.stamp(&key);
         let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
         let (key, outcome) = validation::find_token(handle, |k| self.lookup.lookup(k), unprotect)?;
         Ok(match outcome {
@@ -112,8 +118,12 @@ impl<L: Lookup> Validator<L> {
                 let until = token.expiration().min(now.add_seconds(self.ttl));
                 if let Some(cache) = &self.cache {
                     // An expired token is not worth keeping: it is inactive for everyone.
-                    if now <= until {
-                        cache.insert(key, Entry { token: token.clone(), until });
+                    // Nor is a row read before an eviction of its key that ran meanwhile.
+                    if now <= until && self.fence.unchanged(&key, &stamp) {
+                        cache.insert(key, Entry { token: token.clone(), until, stored_ns: stamp.at_ns });
+                        if !self.fence.unchanged(&key, &stamp) {
+                            cache.remove(&key);
+                        }
                     }
                 }
                 Found::Token(token)
@@ -145,14 +155,21 @@ impl<L: Lookup> Validator<L> {
     pub fn evict(&self, key: &str) -> bool {
         let Some(cache) = &self.cache else { return false };
         let Some(k) = StoreKey::from_str_checked(key) else { return false };
+        self.fence.note_evict(&k);
         cache.remove(&k).is_some()
     }
 
     /// Forgets every cached token.
     pub fn clear(&self) {
         if let Some(cache) = &self.cache {
+            self.fence.note_clear();
             cache.clear();
         }
+    }
+
+    /// The revocation state this validator's cache obeys (see [`crate::revocation`]).
+    pub fn fence(&self) -> &Fence {
+        &self.fence
     }
 
     /// Tokens currently cached (live or not yet noticed as expired).

@@ -1,1 +1,255 @@
-fn main() {}
+//! `reftoken`: IdentityServer's reference-token machinery for operators and scripts.
+//!
+//! The verbs and flags are a contract (DESIGN.md, "The `reftoken` command line"): output goes
+//! to stdout followed by one newline; errors go to stderr with exit code 2 for usage errors
+//! and 1 for everything else; `-` or a missing positional argument reads the value from
+//! stdin (one trailing line ending removed).
+
+mod commands;
+mod input;
+mod store;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+/// How a command failed: a usage error (exit 2) or anything else (exit 1).
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line asks for something impossible (exit 2).
+    Usage(String),
+    /// The command could not be carried out (exit 1).
+    Run(String),
+}
+
+impl From<reftoken::Error> for Failure {
+    fn from(e: reftoken::Error) -> Self {
+        Failure::Run(e.to_string())
+    }
+}
+
+/// The result of a command: its output line, or why there is none.
+pub type Outcome = Result<String, Failure>;
+
+#[derive(Parser)]
+#[command(
+    name = "reftoken",
+    version,
+    about = "Duende IdentityServer reference tokens: handles, store keys, grant data, \
+             ASP.NET Core Data Protection and introspection",
+    long_about = None,
+    arg_required_else_help = true,
+    after_help = "Output goes to stdout followed by one newline; errors go to stderr (exit 2 for \
+                  usage errors, 1 otherwise). Where a value is a positional argument, `-` or \
+                  leaving it out reads it from stdin (one trailing line ending is removed)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A new handle, as IdentityServer's handle generation service makes it.
+    #[command(long_about = "A new handle from a CSPRNG, as IdentityServer's \
+        IHandleGenerationService makes it: N random bytes as uppercase hex. For N = 32 (the \
+        default) the handle IdentityServer hands to clients: 64 hex digits and the suffix `-1`; \
+        for other N, 2N hex digits without a suffix.")]
+    Handle {
+        /// Random bytes (1 to 65536).
+        #[arg(long, value_name = "N", default_value_t = 32,
+              value_parser = clap::value_parser!(u32).range(1..=65536))]
+        length: u32,
+    },
+
+    /// The PersistedGrants key of a handle.
+    #[command(long_about = "The PersistedGrants `Key` IdentityServer stores a grant under: \
+        SHA-256 of `HANDLE:T`, as 64 uppercase hex digits for handles ending in `-1`, else as \
+        padded base64 (IdentityServer4 and Duende 5 handles).")]
+    Key {
+        /// The handle (`-` or absent: read from stdin).
+        #[arg(value_name = "HANDLE")]
+        handle: Option<String>,
+        /// The grant type the key is for.
+        #[arg(long, value_name = "T", default_value = reftoken::key::REFERENCE_TOKEN)]
+        grant_type: String,
+    },
+
+    /// The payload of a Data column, as JSON.
+    #[command(long_about = "The payload of a PersistedGrants `Data` column, as JSON: the \
+        container's payload (version 1) or the column itself (version 0, IdentityServer4). A \
+        payload protected with ASP.NET Core Data Protection is unprotected with the key ring \
+        in DIR under the purposes [NAME,] PersistentGrantSerializer.")]
+    Decode {
+        /// Folder of the key ring's `key-*.xml` files (for protected payloads).
+        #[arg(long, value_name = "DIR")]
+        keyring: Option<PathBuf>,
+        /// The application name (or discriminator) the host's Data Protection uses.
+        #[arg(long, value_name = "NAME")]
+        app_name: Option<String>,
+        /// The Data column (`-` or absent: read from stdin).
+        #[arg(value_name = "DATA")]
+        data: Option<String>,
+    },
+
+    /// ASP.NET Core Data Protection: unprotect a payload.
+    #[command(long_about = "`IDataProtector.Unprotect(string)`: the plaintext of a protected \
+        payload (base64url, `CfDJ8...`), for the purpose chain [NAME,] P..., with any key of \
+        the key ring in DIR.")]
+    Unprotect {
+        /// Folder of the key ring's `key-*.xml` files.
+        #[arg(long, value_name = "DIR", required = true)]
+        keyring: PathBuf,
+        /// The application name (or discriminator): the first purpose.
+        #[arg(long, value_name = "NAME")]
+        app_name: Option<String>,
+        /// A purpose, after the application name; repeat for a chain.
+        #[arg(long = "purpose", value_name = "P")]
+        purposes: Vec<String>,
+        /// The protected payload (`-` or absent: read from stdin).
+        #[arg(value_name = "PAYLOAD")]
+        payload: Option<String>,
+    },
+
+    /// ASP.NET Core Data Protection: protect a text.
+    #[command(long_about = "`IDataProtector.Protect(string)`: TEXT protected with the key \
+        ring's current default key, for the purpose chain [NAME,] P..., in ASP.NET Core's \
+        string form (base64url, no padding).")]
+    Protect {
+        /// Folder of the key ring's `key-*.xml` files.
+        #[arg(long, value_name = "DIR", required = true)]
+        keyring: PathBuf,
+        /// The application name (or discriminator): the first purpose.
+        #[arg(long, value_name = "NAME")]
+        app_name: Option<String>,
+        /// A purpose, after the application name; repeat for a chain.
+        #[arg(long = "purpose", value_name = "P")]
+        purposes: Vec<String>,
+        /// The plaintext (`-` or absent: read from stdin).
+        #[arg(value_name = "TEXT")]
+        text: Option<String>,
+    },
+
+    /// The value IdentityServer stores for a shared secret.
+    #[command(long_about = "The value IdentityServer stores for a shared secret: \
+        `\"secret\".Sha256()` (or `.Sha512()`), the padded base64 of the digest of its UTF-8 \
+        bytes. An empty or white-space secret gives an empty line, as in IdentityServer.")]
+    SecretHash {
+        /// `.Sha512()` instead of `.Sha256()`.
+        #[arg(long)]
+        sha512: bool,
+        /// The secret (`-` or absent: read from stdin).
+        #[arg(value_name = "SECRET")]
+        secret: Option<String>,
+    },
+
+    /// The introspection response for a handle (or a Data column).
+    #[command(long_about = INTROSPECT_ABOUT)]
+    Introspect(IntrospectArgs),
+}
+
+const INTROSPECT_ABOUT: &str = "The RFC 7662 response IdentityServer's introspection \
+endpoint returns, byte for byte, for a reference-token HANDLE looked up in a PersistedGrants \
+table (SQLite FILE or PostgreSQL URL, IdentityServer's Entity Framework Core schema), or for a \
+Data column given with --data.
+
+The caller is an API resource (--api with its scopes: the token is active for it only if it \
+carries one of them, and `scope` lists only those) or a client (--client: active only for its \
+own tokens). When the database also holds IdentityServer's configuration store (a `Clients` \
+table), a token whose client is missing or disabled is inactive, as IdentityServer answers; \
+otherwise every client counts as enabled. Rows protected with Data Protection need the host's \
+key ring and application name. A handle that leads to no readable reference token gives \
+{\"active\":false}, with the reason on stderr. Nothing is ever written to the store.";
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("caller").required(true).args(["api", "client"])))]
+#[command(group(ArgGroup::new("source").required(true).args(["data", "sqlite", "postgres"])))]
+struct IntrospectArgs {
+    /// The calling API resource's name.
+    #[arg(long, value_name = "NAME", requires = "scope")]
+    api: Option<String>,
+    /// A scope of the API (repeat, or separate with spaces).
+    #[arg(long, value_name = "S", requires = "api")]
+    scope: Vec<String>,
+    /// The calling client's id.
+    #[arg(long, value_name = "ID")]
+    client: Option<String>,
+    /// The time to introspect at, in Unix seconds (default: now).
+    #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
+    now: Option<i64>,
+    /// Folder of the key ring's `key-*.xml` files (for protected rows).
+    #[arg(long, value_name = "DIR", requires = "app_name")]
+    keyring: Option<PathBuf>,
+    /// The application name (or discriminator) the host's Data Protection uses.
+    #[arg(long, value_name = "NAME", requires = "keyring")]
+    app_name: Option<String>,
+    /// A Data column to introspect instead of a stored handle (`-`: read from stdin).
+    #[arg(long, value_name = "DATA")]
+    data: Option<String>,
+    /// The presented handle (`-` or absent: read from stdin).
+    #[arg(value_name = "HANDLE", conflicts_with = "data")]
+    handle: Option<String>,
+    /// An SQLite database with IdentityServer's PersistedGrants table (opened read-only).
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// A PostgreSQL connection URL (or key=value string) of a database with PersistedGrants.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+}
+
+fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Handle { length } => commands::handle(length),
+        Command::Key { handle, grant_type } => commands::key(handle, &grant_type),
+        Command::Decode { keyring, app_name, data } => commands::decode(keyring, app_name, data),
+        Command::Unprotect { keyring, app_name, purposes, payload } => {
+            commands::unprotect(&keyring, app_name, &purposes, payload)
+        }
+        Command::Protect { keyring, app_name, purposes, text } => {
+            commands::protect(&keyring, app_name, &purposes, text)
+        }
+        Command::SecretHash { sha512, secret } => commands::secret_hash(sha512, secret),
+        Command::Introspect(a) => {
+            let source = match (a.data, a.sqlite, a.postgres) {
+                (Some(d), None, None) => commands::Source::Data(d),
+                (None, Some(f), None) => commands::Source::Sqlite(a.handle, f),
+                (None, None, Some(u)) => commands::Source::Postgres(a.handle, u),
+                _ => return Err(Failure::Usage("give one of --data, --sqlite, --postgres".into())),
+            };
+            let caller = match (a.api, a.client) {
+                (Some(name), None) => commands::CallerArg::Api { name, scopes: a.scope },
+                (None, Some(id)) => commands::CallerArg::Client { id },
+                _ => return Err(Failure::Usage("give one of --api, --client".into())),
+            };
+            commands::introspect(caller, a.now, a.keyring, a.app_name, source)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(line) => {
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{line}").and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // A closed pipe (`reftoken handle | head -c0`) is not worth a message.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("reftoken: error: cannot write the output: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("reftoken: error: {msg}\n\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(msg)) => {
+            eprintln!("reftoken: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

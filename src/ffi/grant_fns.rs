@@ -113,6 +113,11 @@ pub struct reftoken_options {
     pub client_enabled: reftoken_client_enabled_fn,
     /// Passed to `client_enabled` untouched.
     pub client_enabled_ctx: *mut c_void,
+    /// Whether a client may still use refresh tokens (`Client.AllowOfflineAccess`), asked
+    /// when a client introspects one of its refresh tokens. NULL: every client may.
+    pub client_offline_access: reftoken_client_enabled_fn,
+    /// Passed to `client_offline_access` untouched.
+    pub client_offline_access_ctx: *mut c_void,
 }
 
 /// The token is active.
@@ -587,17 +592,20 @@ pub(crate) unsafe fn with_caller<R>(
             )));
         }
     };
-    let callback = o.and_then(|o| o.client_enabled.map(|f| (f, o.client_enabled_ctx)));
-    let check = move |id: &str| match callback {
+    type Callback = (unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> bool, *mut c_void);
+    let ask = |callback: Option<Callback>, id: &str| match callback {
         // SAFETY: the C caller supplied this callback and context for exactly this use.
         Some((f, ctx)) => unsafe { f(ctx, id.as_ptr().cast(), id.len()) },
         None => true,
     };
+    let enabled = o.and_then(|o| o.client_enabled.map(|f| (f, o.client_enabled_ctx)));
+    let offline = o.and_then(|o| o.client_offline_access.map(|f| (f, o.client_offline_access_ctx)));
+    let check_enabled = move |id: &str| ask(enabled, id);
+    let check_offline = move |id: &str| ask(offline, id);
     let opts = Options {
         version,
-        client_enabled: callback
-            .is_some()
-            .then_some(&check as &dyn Fn(&str) -> bool),
+        client_enabled: enabled.is_some().then_some(&check_enabled as &dyn Fn(&str) -> bool),
+        offline_access: offline.is_some().then_some(&check_offline as &dyn Fn(&str) -> bool),
     };
     Ok(with(&args.caller(), &opts))
 }

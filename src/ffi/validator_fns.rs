@@ -53,7 +53,7 @@ pub unsafe extern "C" fn reftoken_row_set(
     })
 }
 
-struct CLookup {
+pub(crate) struct CLookup {
     f: unsafe extern "C" fn(*mut c_void, *const c_char, usize, *mut reftoken_row) -> reftoken_status,
     ctx: *mut c_void,
 }

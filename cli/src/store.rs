@@ -1,0 +1,146 @@
+//! IdentityServer's Entity Framework Core operational store (`PersistedGrants`), and its
+//! configuration store's `Clients` table when the same database holds it, in SQLite or
+//! PostgreSQL. Read only: nothing is ever written.
+
+use std::path::Path;
+
+use reftoken::validation::StoredGrant;
+
+use crate::Failure;
+
+/// A database holding IdentityServer's `PersistedGrants` table.
+pub trait Store {
+    /// The `Type` and `Data` of the row whose `Key` is `key`.
+    fn lookup(&mut self, key: &str) -> Result<Option<StoredGrant>, Failure>;
+
+    /// Whether IdentityServer would find `client_id` as an enabled client: `None` when the
+    /// database has no `Clients` table to ask.
+    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure>;
+}
+
+/// An SQLite database, opened read-only.
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+    path: String,
+    has_clients: Option<bool>,
+}
+
+impl Sqlite {
+    pub fn open(path: &Path) -> Result<Self, Failure> {
+        let shown = path.display().to_string();
+        if !path.is_file() {
+            return Err(Failure::Run(format!("{shown}: no such database file")));
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags)
+            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+        // A database that IdentityServer (or a migration) is writing may be briefly locked.
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+        Ok(Sqlite { conn, path: shown, has_clients: None })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Failure {
+        Failure::Run(format!("{}: {e}", self.path))
+    }
+}
+
+impl Store for Sqlite {
+    fn lookup(&mut self, key: &str) -> Result<Option<StoredGrant>, Failure> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(r#"SELECT "Type", "Data" FROM "PersistedGrants" WHERE "Key" = ?1"#)
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([key]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(r) => Ok(Some(StoredGrant {
+                grant_type: r.get(0).map_err(|e| self.err(e))?,
+                data: r.get(1).map_err(|e| self.err(e))?,
+            })),
+        }
+    }
+
+    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure> {
+        if self.has_clients.is_none() {
+            let n: i64 = self
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'Clients'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            self.has_clients = Some(n > 0);
+        }
+        if self.has_clients != Some(true) {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = ?1"#)
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([client_id]).map_err(|e| self.err(e))?;
+        match rows.next().map_err(|e| self.err(e))? {
+            None => Ok(Some(false)),
+            Some(r) => Ok(Some(r.get::<_, bool>(0).map_err(|e| self.err(e))?)),
+        }
+    }
+}
+
+/// A PostgreSQL database (Npgsql's schema: quoted, PascalCase identifiers).
+pub struct Postgres {
+    client: postgres::Client,
+    has_clients: Option<bool>,
+}
+
+impl Postgres {
+    /// Connects with a URL (`postgresql://user@host:port/db`) or a key=value string. TLS is
+    /// not used: connect through a local socket, a loopback address or a tunnel.
+    pub fn connect(url: &str) -> Result<Self, Failure> {
+        let client = postgres::Client::connect(url, postgres::NoTls)
+            .map_err(|e| Failure::Run(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(Postgres { client, has_clients: None })
+    }
+}
+
+fn pg_err(e: postgres::Error) -> Failure {
+    Failure::Run(format!("PostgreSQL: {e}"))
+}
+
+impl Store for Postgres {
+    fn lookup(&mut self, key: &str) -> Result<Option<StoredGrant>, Failure> {
+        let rows = self
+            .client
+            .query(r#"SELECT "Type", "Data" FROM "PersistedGrants" WHERE "Key" = $1"#, &[&key])
+            .map_err(pg_err)?;
+        match rows.first() {
+            None => Ok(None),
+            Some(r) => Ok(Some(StoredGrant {
+                grant_type: r.try_get(0).map_err(pg_err)?,
+                data: r.try_get(1).map_err(pg_err)?,
+            })),
+        }
+    }
+
+    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure> {
+        if self.has_clients.is_none() {
+            let row = self
+                .client
+                .query_one(r#"SELECT to_regclass('"Clients"') IS NOT NULL"#, &[])
+                .map_err(pg_err)?;
+            self.has_clients = Some(row.try_get(0).map_err(pg_err)?);
+        }
+        if self.has_clients != Some(true) {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .query(r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = $1"#, &[&client_id])
+            .map_err(pg_err)?;
+        match rows.first() {
+            None => Ok(Some(false)),
+            Some(r) => Ok(Some(r.try_get::<_, bool>(0).map_err(pg_err)?)),
+        }
+    }
+}
