@@ -3,7 +3,7 @@ CARGO ?= cargo
 BUILD := target/release
 HARNESS := target/c-harness
 
-.PHONY: all lib test test-rust test-c header-check doc-check clean
+.PHONY: all lib test test-rust test-c test-dotnet header-check doc-check clean
 
 all: lib
 
@@ -27,7 +27,12 @@ test-c: lib
 doc-check:
 	@sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;$$d' | diff -u - examples/hello.c || { echo "README's C example differs from examples/hello.c"; exit 1; }
 
-test: header-check doc-check test-rust test-c
+# The .NET bindings: always-on tests, the packed packages, and the Duende integration tests
+# when DUENDE_PACKAGES names a folder of Duende IdentityServer packages.
+test-dotnet: lib
+	bash bindings/dotnet/test.sh
+
+test: header-check doc-check test-rust test-c test-dotnet
 
 clean:
 	$(CARGO) clean

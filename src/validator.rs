@@ -132,11 +132,23 @@ impl<L: Lookup> Validator<L> {
     }
 
     /// The introspection response IdentityServer's endpoint would give `caller` for `handle`.
+    /// A client caller may also introspect its own refresh tokens: when the handle is no
+    /// reference token active for it, the refresh token under the handle is tried (not
+    /// cached), as IdentityServer does without a `token_type_hint`.
     pub fn introspect(&self, handle: &str, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> Result<String, Error> {
-        match self.find(handle, now)? {
-            Found::Token(t) => introspection::respond(&t, caller, now, opts),
-            Found::NotFound(_) => Ok(INACTIVE.to_owned()),
+        let body = match self.find(handle, now)? {
+            Found::Token(t) => introspection::respond(&t, caller, now, opts)?,
+            Found::NotFound(_) => INACTIVE.to_owned(),
+        };
+        if let (Caller::Client { id }, true) = (caller, body == INACTIVE) {
+            let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
+            if let Some(rt) = validation::find_refresh_token(handle, |k| self.lookup.lookup(k), unprotect)? {
+                if let Some(refresh) = introspection::respond_refresh(&rt, id, now, opts)? {
+                    return Ok(refresh);
+                }
+            }
         }
+        Ok(body)
     }
 
     /// Whether `handle` is active for `caller`, with the token when it was found.
@@ -242,6 +254,26 @@ mod tests {
         let (_, active) = v2.validate(&h2, &api, t0.add_seconds(6), &o).unwrap().unwrap();
         assert!(!active);
         assert_eq!(v2.cached(), 0, "expired entries are dropped");
+    }
+
+    #[test]
+    fn clients_fall_back_to_their_refresh_tokens() {
+        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
+        let handle = format!("{}-1", "AB".repeat(32));
+        let rt = r#"{"CreationTime":"2025-03-01T11:55:00Z","Lifetime":600,"Subject":{"Claims":[{"Type":"sub","Value":"alice"}]},"Version":5,"ClientId":"ropc","AuthorizedScopes":["api1.read","offline_access"]}"#;
+        let key = crate::key::store_key(&handle, "refresh_token").unwrap().to_string();
+        store.rows.lock().unwrap().insert(key, StoredGrant { grant_type: "refresh_token".into(), data: grant::seal_data(rt, false) });
+        let v = Validator::new(store.clone(), None, CacheOptions::default());
+        let now = crate::instant::parse("2025-03-01T12:00:00Z").unwrap();
+        let o = Options::default();
+        assert_eq!(
+            v.introspect(&handle, &Caller::Client { id: "ropc" }, now, &o).unwrap(),
+            r#"{"client_id":"ropc","token_type":"refresh_token","iat":1740830100,"exp":1740830700,"sub":"alice","active":true,"scope":"api1.read offline_access"}"#
+        );
+        assert_eq!(v.introspect(&handle, &Caller::Client { id: "other" }, now, &o).unwrap(), INACTIVE);
+        let scopes = ["api1.read"];
+        assert_eq!(v.introspect(&handle, &Caller::Api { name: "api1", scopes: &scopes }, now, &o).unwrap(), INACTIVE);
+        assert_eq!(v.introspect(&handle, &Caller::Client { id: "ropc" }, now.add_seconds(601), &o).unwrap(), INACTIVE);
     }
 
     #[test]

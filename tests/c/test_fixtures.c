@@ -67,7 +67,7 @@ void test_fixtures(void) {
         reftoken_caller caller = {strcmp(fld[1], "api") == 0 ? REFTOKEN_CALLER_API : REFTOKEN_CALLER_CLIENT,
                                   {fld[2], strlen(fld[2])},
                                   {scopes, strlen(scopes)}};
-        reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, client_enabled, NULL};
+        reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, client_enabled, NULL, NULL, NULL};
         int64_t now = strtoll(fld[4], NULL, 10);
         size_t len = 0;
         reftoken_status st = reftoken_introspect_data(data, strlen(data), ring, &caller, now, &opts, out, 1 << 16, &len);

@@ -131,10 +131,10 @@ static void test_introspect(void) {
     CHECK_STR(buf, len, "{\"active\":false}");
 
     /* IdentityServer4 behaviour: no iat. */
-    reftoken_options is4 = {REFTOKEN_IDENTITYSERVER_4, NULL, NULL};
+    reftoken_options is4 = {REFTOKEN_IDENTITYSERVER_4, NULL, NULL, NULL, NULL};
     CHECK_STATUS(reftoken_introspect(g, &api, created, &is4, buf, sizeof buf, &len), REFTOKEN_OK);
     CHECK(strstr(buf, "\"iat\"") == NULL && strstr(buf, "\"nbf\":1704067200,\"exp\":1704070800") != NULL);
-    reftoken_options bad = {12345, NULL, NULL};
+    reftoken_options bad = {12345, NULL, NULL, NULL, NULL};
     CHECK_STATUS(reftoken_introspect(g, &api, created, &bad, buf, sizeof buf, &len), REFTOKEN_INVALID_ARGUMENT);
 
     /* Buffer handling. */
@@ -193,7 +193,7 @@ static void test_evaluate(void) {
     CHECK(!v.active && v.reason == REFTOKEN_INACTIVE_OTHER_CLIENT);
     /* The caller's client check is consulted. */
     int calls = 0;
-    reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, deny_client2, &calls};
+    reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, deny_client2, &calls, NULL, NULL};
     CHECK_STATUS(reftoken_evaluate(g, &api, 1704067200, &opts, &v), REFTOKEN_OK);
     CHECK(!v.active && v.reason == REFTOKEN_INACTIVE_CLIENT_DISABLED && calls >= 1);
     char buf[64];
