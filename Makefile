@@ -2,8 +2,11 @@
 CARGO ?= cargo
 BUILD := target/release
 HARNESS := target/c-harness
+PREFIX ?= /usr/local
+LIBDIR ?= lib
+DESTDIR ?=
 
-.PHONY: all lib test test-rust test-c test-dotnet header-check doc-check clean
+.PHONY: all lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check clean
 
 all: lib
 
@@ -32,7 +35,29 @@ doc-check:
 test-dotnet: lib
 	bash bindings/dotnet/test.sh
 
-test: header-check doc-check test-rust test-c test-dotnet
+cli:
+	$(CARGO) build --release --locked -p reftoken-cli
+
+# Install the library, header, pkg-config and CMake files (and the CLI) under PREFIX.
+install: lib cli
+	packaging/install.sh --libdir $(LIBDIR) $(PREFIX) $(DESTDIR)
+
+install-strip: lib cli
+	packaging/install.sh --strip --libdir $(LIBDIR) $(PREFIX) $(DESTDIR)
+
+# Debian packages libreftoken0, libreftoken-dev and reftoken, into target/packaging.
+deb: lib cli
+	packaging/deb.sh
+
+# HTML reference: Doxygen from the header, rustdoc, and the .NET XML docs, into target/docs.
+docs: lib
+	packaging/docs.sh
+
+# Install into a temporary prefix and build consumers three ways; the Debian packages.
+test-install: lib cli
+	packaging/test-install.sh
+
+test: header-check doc-check test-rust test-c test-dotnet test-install
 
 clean:
 	$(CARGO) clean

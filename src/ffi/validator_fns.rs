@@ -10,7 +10,7 @@ use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref
 use crate::dataprotection::KeyRing;
 use crate::grant::Token;
 use crate::instant::Instant;
-use crate::introspection::{self, INACTIVE};
+use crate::introspection;
 use crate::validation::StoredGrant;
 use crate::validator::{CacheOptions, Found, Lookup, Validator};
 use crate::Error;
@@ -139,7 +139,8 @@ pub unsafe extern "C" fn reftoken_validator_free(validator: *mut reftoken_valida
 /// The introspection response IdentityServer's endpoint would return to `caller` for the
 /// presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
 /// (refused before any lookup), handles not in the store, rows of another type or that
-/// cannot be read, and tokens inactive for the caller; else the full response. `options`
+/// cannot be read, and tokens inactive for the caller; else the full response. A client
+/// caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
 /// may be NULL.
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
@@ -163,19 +164,10 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
         let h = try_str!(handle, handle_len);
         check_null!(out_len);
         let now = Instant::from_unix_seconds(now);
-        let found = try_core!(v.find(h, now));
-        let body = match found {
-            Found::Token(t) => {
-                // SAFETY: forwarded pointer contracts.
-                match unsafe { with_caller(caller, options, |c, o| introspection::respond(&t, c, now, o)) } {
-                    Ok(r) => try_core!(r),
-                    Err(status) => return status,
-                }
-            }
-            Found::NotFound(_) => {
-                check_null!(caller);
-                INACTIVE.to_owned()
-            }
+        // SAFETY: forwarded pointer contracts.
+        let body = match unsafe { with_caller(caller, options, |c, o| v.introspect(h, c, now, o)) } {
+            Ok(r) => try_core!(r),
+            Err(status) => return status,
         };
         // SAFETY: caller's buffer contract.
         unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
