@@ -1356,7 +1356,8 @@ void reftoken_validator_free(struct reftoken_validator *validator);
  * The introspection response IdentityServer's endpoint would return to `caller` for the
  * presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
  * (refused before any lookup), handles not in the store, rows of another type or that
- * cannot be read, and tokens inactive for the caller; else the full response. `options`
+ * cannot be read, and tokens inactive for the caller; else the full response. A client
+ * caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
  * may be NULL.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
@@ -1476,9 +1477,11 @@ reftoken_status reftoken_revocation_listener_stats(const struct reftoken_revocat
                                                    struct reftoken_revocation_stats *out);
 
 /**
- * Stops the listener: closes its connection and ends its thread (waiting at most about one
- * I/O timeout, a few seconds at worst), and removes its staleness bound from the validator,
- * whose cache then relies on its TTL alone. Idempotent.
+ * Stops the listener: ends its thread and connection (normally within 100 ms; a connection
+ * blocked in I/O is waited for at most about two I/O timeouts, a few seconds, and then left
+ * to close on its own) and removes its staleness bound from the validator, whose cache then
+ * relies on its TTL alone. Once it returns the listener never touches the validator again,
+ * which may then be freed. Idempotent.
  *
  * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe, but not concurrently with
  * `reftoken_revocation_listener_free`.

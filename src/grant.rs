@@ -29,6 +29,16 @@ pub struct Claim {
     pub value_type: Option<String>,
 }
 
+/// A claim's text is the user's data: it is wiped when the claim is dropped.
+impl Drop for Claim {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.claim_type.zeroize();
+        self.value.zeroize();
+        self.value_type.zeroize();
+    }
+}
+
 impl Claim {
     /// A plain string claim.
     pub fn new(claim_type: impl Into<String>, value: impl Into<String>) -> Self {
@@ -295,8 +305,12 @@ struct Container {
     payload: Option<String>,
 }
 
-/// serde would also read a struct from a JSON array; System.Text.Json reads objects only.
+/// serde would also read a struct from a JSON array; System.Text.Json reads objects only,
+/// nested at most [`limits::MAX_JSON_DEPTH`] deep.
 fn expect_object(what: &'static str, text: &str) -> Result<(), Error> {
+    if !json::depth_within_limit(text) {
+        return Err(Error::malformed(what, "nested deeper than 64 levels"));
+    }
     match text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .as_bytes()

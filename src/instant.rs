@@ -151,6 +151,11 @@ pub fn parse(s: &str) -> Result<Instant, Error> {
     }
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
         - offset_minutes * 60;
+    // .NET's DateTime range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z: an offset
+    // can push a date at either end outside it (System.Text.Json refuses those).
+    if !(-62_135_596_800..=253_402_300_799).contains(&secs) {
+        return Err(bad("outside years 1 to 9999 in UTC"));
+    }
     Ok(Instant(secs * TICKS_PER_SECOND + ticks))
 }
 

@@ -171,8 +171,61 @@ pub fn write_f64(out: &mut String, v: f64) {
     }
 }
 
-/// Checks that `raw` is one JSON value nested no deeper than [`crate::limits::MAX_JSON_DEPTH`].
+/// Checks that `raw` is one JSON value nested no deeper than [`crate::limits::MAX_JSON_DEPTH`]
+/// whose `\u` escapes pair UTF-16 surrogates (System.Text.Json cannot write a lone one, and
+/// strict readers refuse it).
 pub fn validate(raw: &str) -> bool {
+    depth_within_limit(raw)
+        && surrogates_paired(raw)
+        && serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
+}
+
+/// Whether every `\uD800`-`\uDBFF` escape in a string of `raw` is followed by a
+/// `\uDC00`-`\uDFFF` escape, and no low surrogate escape stands alone.
+fn surrogates_paired(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let hex4 = |i: usize| -> Option<u16> {
+        let s = b.get(i..i + 4)?;
+        if !s.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(s).ok()?, 16).ok()
+    };
+    let (mut i, mut in_str) = (0, false);
+    while i < b.len() {
+        match (in_str, b[i]) {
+            (false, b'"') => in_str = true,
+            (true, b'"') => in_str = false,
+            (true, b'\\') => {
+                if b.get(i + 1) == Some(&b'u') {
+                    match hex4(i + 2) {
+                        Some(0xD800..=0xDBFF) => {
+                            if b.get(i + 6..i + 8) != Some(&b"\\u"[..])
+                                || !matches!(hex4(i + 8), Some(0xDC00..=0xDFFF))
+                            {
+                                return false;
+                            }
+                            i += 12;
+                            continue;
+                        }
+                        Some(0xDC00..=0xDFFF) => return false,
+                        _ => {}
+                    }
+                }
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether the arrays and objects of `raw` nest no deeper than
+/// [`crate::limits::MAX_JSON_DEPTH`] (System.Text.Json's default `MaxDepth`). Brackets inside
+/// strings do not count; `raw` need not be valid JSON.
+pub fn depth_within_limit(raw: &str) -> bool {
     let mut depth = 0usize;
     let mut in_str = false;
     let mut esc = false;
@@ -198,7 +251,7 @@ pub fn validate(raw: &str) -> bool {
             _ => {}
         }
     }
-    serde_json::from_str::<serde::de::IgnoredAny>(raw).is_ok()
+    true
 }
 
 /// Appends `raw`, which must be valid JSON (see [`validate`]), compactly and with .NET

@@ -161,7 +161,9 @@ impl KeyRing {
     fn load<'a, N: std::fmt::Display>(
         docs: impl Iterator<Item = (N, &'a str)>,
     ) -> Result<KeyRing, Error> {
-        let mut keys: Vec<Key> = Vec::new();
+        // Room for every key at once: growing the vector would move keys (and their keyed
+        // HMAC state) into a new allocation and free the old one unwiped.
+        let mut keys: Vec<Key> = Vec::with_capacity(docs.size_hint().0.min(MAX_KEYS) + 1);
         let mut index = HashMap::new();
         let mut skipped = Vec::new();
         let mut revoked_ids = Vec::new();
@@ -174,8 +176,14 @@ impl KeyRing {
                 nodes_limit: MAX_XML_NODES,
                 ..Default::default()
             };
-            let doc = Document::parse_with_options(text, options)
-                .map_err(|e| Error::malformed("key ring XML", format!("{name}: {e}")))?;
+            let doc = Document::parse_with_options(text, options).map_err(|e| match e {
+                roxmltree::Error::NodesLimitReached => Error::TooLarge {
+                    what: "key ring XML element (nodes)",
+                    len: MAX_XML_NODES as usize + 1,
+                    max: MAX_XML_NODES as usize,
+                },
+                e => Error::malformed("key ring XML", format!("{name}: {e}")),
+            })?;
             let root = doc.root_element();
             if is_named(root, "key") {
                 match parse_key(root) {

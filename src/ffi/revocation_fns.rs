@@ -5,10 +5,10 @@ use std::ffi::c_char;
 use std::time::Duration;
 
 use super::reftoken_status::{self, *};
-use super::validator_fns::{CLookup, reftoken_validator};
-use super::{Opaque, check_null, fail, ffi_boundary, try_ref, try_str};
 #[cfg(feature = "revocation")]
 use super::try_core;
+use super::validator_fns::{CLookup, reftoken_validator};
+use super::{Opaque, check_null, fail, ffi_boundary, try_ref, try_str};
 use crate::Error;
 use crate::revocation::{Fence, Listener, Target};
 use crate::validator::Validator;
@@ -45,6 +45,7 @@ pub struct reftoken_revocation_stats {
 
 /// The validator a C listener evicts from. The caller keeps it alive while the listener
 /// exists (documented on the start functions).
+#[cfg_attr(not(feature = "revocation"), allow(dead_code))]
 struct CTarget(*const Validator<CLookup>);
 
 // SAFETY: the validator is `Sync` (its cache and lookup are safe to share across threads),
@@ -54,6 +55,7 @@ unsafe impl Send for CTarget {}
 unsafe impl Sync for CTarget {}
 
 impl CTarget {
+    #[cfg_attr(not(feature = "revocation"), allow(dead_code))]
     fn v(&self) -> &Validator<CLookup> {
         // SAFETY: non-null (checked at start) and alive for the listener's lifetime.
         unsafe { &*self.0 }
@@ -79,7 +81,13 @@ enum Kind {
 }
 
 #[cfg(feature = "revocation")]
-fn start(kind: Kind, v: &Validator<CLookup>, url: &str, channel: &str, stale_bound_ms: u32) -> Result<Listener, Error> {
+fn start(
+    kind: Kind,
+    v: &Validator<CLookup>,
+    url: &str,
+    channel: &str,
+    stale_bound_ms: u32,
+) -> Result<Listener, Error> {
     let mut opts = crate::revocation::Options::default();
     if !channel.is_empty() {
         opts.channel = channel.to_owned();
@@ -163,7 +171,17 @@ pub unsafe extern "C" fn reftoken_revocation_listener_start_postgres(
 ) -> reftoken_status {
     // SAFETY: forwarded pointer contracts.
     unsafe {
-        start_c("reftoken_revocation_listener_start_postgres", Kind::Postgres, validator, url, url_len, channel, channel_len, stale_bound_ms, out)
+        start_c(
+            "reftoken_revocation_listener_start_postgres",
+            Kind::Postgres,
+            validator,
+            url,
+            url_len,
+            channel,
+            channel_len,
+            stale_bound_ms,
+            out,
+        )
     }
 }
 
@@ -185,7 +203,17 @@ pub unsafe extern "C" fn reftoken_revocation_listener_start_redis(
 ) -> reftoken_status {
     // SAFETY: forwarded pointer contracts.
     unsafe {
-        start_c("reftoken_revocation_listener_start_redis", Kind::Redis, validator, url, url_len, channel, channel_len, stale_bound_ms, out)
+        start_c(
+            "reftoken_revocation_listener_start_redis",
+            Kind::Redis,
+            validator,
+            url,
+            url_len,
+            channel,
+            channel_len,
+            stale_bound_ms,
+            out,
+        )
     }
 }
 
@@ -195,7 +223,10 @@ pub unsafe extern "C" fn reftoken_revocation_listener_start_redis(
 /// message then names the connection error, without credentials); or
 /// `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reftoken_revocation_listener_wait(listener: *const reftoken_revocation_listener, timeout_ms: u32) -> reftoken_status {
+pub unsafe extern "C" fn reftoken_revocation_listener_wait(
+    listener: *const reftoken_revocation_listener,
+    timeout_ms: u32,
+) -> reftoken_status {
     ffi_boundary("reftoken_revocation_listener_wait", || {
         let l = try_ref!(Listener, listener);
         match l.wait_listening(Duration::from_millis(u64::from(timeout_ms))) {
@@ -222,7 +253,9 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stats(
             failures: s.failures,
             notifications: s.notifications,
             flushes: s.flushes,
-            confirmed_age_ms: s.confirmed_age.map_or(u64::MAX, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1)),
+            confirmed_age_ms: s.confirmed_age.map_or(u64::MAX, |d| {
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1)
+            }),
             listening: s.listening,
         };
         // SAFETY: checked non-null.
@@ -231,14 +264,18 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stats(
     })
 }
 
-/// Stops the listener: closes its connection and ends its thread (waiting at most about one
-/// I/O timeout, a few seconds at worst), and removes its staleness bound from the validator,
-/// whose cache then relies on its TTL alone. Idempotent.
+/// Stops the listener: ends its thread and connection (normally within 100 ms; a connection
+/// blocked in I/O is waited for at most about two I/O timeouts, a few seconds, and then left
+/// to close on its own) and removes its staleness bound from the validator, whose cache then
+/// relies on its TTL alone. Once it returns the listener never touches the validator again,
+/// which may then be freed. Idempotent.
 ///
 /// Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe, but not concurrently with
 /// `reftoken_revocation_listener_free`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reftoken_revocation_listener_stop(listener: *const reftoken_revocation_listener) -> reftoken_status {
+pub unsafe extern "C" fn reftoken_revocation_listener_stop(
+    listener: *const reftoken_revocation_listener,
+) -> reftoken_status {
     ffi_boundary("reftoken_revocation_listener_stop", || {
         let l = try_ref!(Listener, listener);
         l.stop();
@@ -249,7 +286,9 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stop(listener: *const reft
 /// Stops (as `reftoken_revocation_listener_stop`) and frees a listener. NULL is ignored. No
 /// other call may be using it.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reftoken_revocation_listener_free(listener: *mut reftoken_revocation_listener) {
+pub unsafe extern "C" fn reftoken_revocation_listener_free(
+    listener: *mut reftoken_revocation_listener,
+) {
     ffi_boundary("reftoken_revocation_listener_free", || {
         // SAFETY: NULL or a live listener owned by the caller.
         unsafe { Listener::free(listener) }

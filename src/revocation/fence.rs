@@ -114,7 +114,10 @@ impl Fence {
     /// Registers a listener with staleness bound `bound`; until it confirms delivery, only
     /// entries younger than `bound` are served.
     pub(crate) fn register(&self, bound: Duration) -> Arc<Source> {
-        let s = Arc::new(Source { bound_ns: duration_ns(bound), confirmed_ns: AtomicU64::new(0) });
+        let s = Arc::new(Source {
+            bound_ns: duration_ns(bound),
+            confirmed_ns: AtomicU64::new(0),
+        });
         let mut v = self.sources.write().unwrap_or_else(|e| e.into_inner());
         v.push(s.clone());
         self.active.store(v.len(), Ordering::Release);
@@ -144,7 +147,11 @@ impl Fence {
         // either seen by `unchanged` or happened before the lookup read the store.
         let global = self.global.load(Ordering::SeqCst);
         let stripe = self.stripes[stripe_of(key)].load(Ordering::SeqCst);
-        Stamp { at_ns: now_ns(), global, stripe }
+        Stamp {
+            at_ns: now_ns(),
+            global,
+            stripe,
+        }
     }
 
     /// Whether no eviction of `key`'s stripe and no clear happened since `stamp`.
@@ -220,7 +227,10 @@ mod tests {
         assert!(!f.unchanged("KEY1", &s));
         // Another stripe's eviction leaves the stamp alone.
         let s = f.stamp("KEY1");
-        let other = (0..1000).map(|i| format!("K{i}")).find(|k| stripe_of(k) != stripe_of("KEY1")).unwrap();
+        let other = (0..1000)
+            .map(|i| format!("K{i}"))
+            .find(|k| stripe_of(k) != stripe_of("KEY1"))
+            .unwrap();
         f.note_evict(&other);
         assert!(f.unchanged("KEY1", &s));
     }

@@ -31,7 +31,7 @@ pub mod redis;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -93,31 +93,46 @@ impl Default for Options {
 impl Options {
     /// Default options with another staleness bound.
     pub fn with_stale_bound(stale_bound: Duration) -> Self {
-        Options { stale_bound, ..Options::default() }
+        Options {
+            stale_bound,
+            ..Options::default()
+        }
     }
 
     pub(crate) fn heartbeat_interval(&self) -> Duration {
-        self.heartbeat.unwrap_or(self.stale_bound / 4).max(Duration::from_millis(5))
+        self.heartbeat
+            .unwrap_or(self.stale_bound / 4)
+            .max(Duration::from_millis(5))
     }
 
     pub(crate) fn io_timeout(&self) -> Duration {
         self.io_timeout
-            .unwrap_or_else(|| (self.stale_bound / 2).clamp(Duration::from_millis(200), Duration::from_secs(5)))
+            .unwrap_or_else(|| {
+                (self.stale_bound / 2).clamp(Duration::from_millis(200), Duration::from_secs(5))
+            })
             .max(Duration::from_millis(1))
     }
 
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.channel.is_empty() || self.channel.len() > 256 || self.channel.contains('\0') {
-            return Err(Error::InvalidArgument("the channel must be 1 to 256 bytes without NUL"));
+            return Err(Error::InvalidArgument(
+                "the channel must be 1 to 256 bytes without NUL",
+            ));
         }
         if self.stale_bound < MIN_STALE_BOUND {
-            return Err(Error::InvalidArgument("the staleness bound must be at least 50 ms"));
+            return Err(Error::InvalidArgument(
+                "the staleness bound must be at least 50 ms",
+            ));
         }
         if self.heartbeat_interval() >= self.stale_bound {
-            return Err(Error::InvalidArgument("the heartbeat must be shorter than the staleness bound"));
+            return Err(Error::InvalidArgument(
+                "the heartbeat must be shorter than the staleness bound",
+            ));
         }
         if self.backoff_initial.is_zero() || self.backoff_max < self.backoff_initial {
-            return Err(Error::InvalidArgument("backoff_initial must be positive and at most backoff_max"));
+            return Err(Error::InvalidArgument(
+                "backoff_initial must be positive and at most backoff_max",
+            ));
         }
         Ok(())
     }
@@ -213,22 +228,34 @@ pub(crate) trait Transport {
     fn shown(&self) -> &str;
     /// Connects and starts listening on `opts.channel`, then runs `session` until it
     /// returns. Errors before `session` runs mean no connection was established.
-    fn run(&self, opts: &Options, session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>) -> Result<(), Error>;
+    fn run(
+        &self,
+        opts: &Options,
+        session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>,
+    ) -> Result<(), Error>;
 }
 
 /// A connection error, as `REFTOKEN_IO_ERROR`.
 pub(crate) fn connection_error(shown: &str, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: shown.to_owned(), source: std::io::Error::other(e.to_string()) }
+    Error::Io {
+        path: shown.to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    }
 }
 
 /// `url` with any password replaced by `***`, for messages.
+#[cfg_attr(not(feature = "revocation"), allow(dead_code))]
 pub(crate) fn redact(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://") {
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         if let Some((userinfo, host)) = authority.rsplit_once('@') {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
             let tail = redact_query(tail);
             return format!("{scheme}://{masked}@{host}{tail}");
         }
@@ -236,18 +263,31 @@ pub(crate) fn redact(url: &str) -> String {
     }
     // key=value connection strings
     url.split_whitespace()
-        .map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***" } else { kv })
+        .map(|kv| {
+            if kv.to_ascii_lowercase().starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
+#[cfg_attr(not(feature = "revocation"), allow(dead_code))]
 fn redact_query(tail: &str) -> String {
     match tail.split_once('?') {
         None => tail.to_owned(),
         Some((path, q)) => {
             let q: Vec<String> = q
                 .split('&')
-                .map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***".to_owned() } else { kv.to_owned() })
+                .map(|kv| {
+                    if kv.to_ascii_lowercase().starts_with("password=") {
+                        "password=***".to_owned()
+                    } else {
+                        kv.to_owned()
+                    }
+                })
                 .collect();
             format!("{path}?{}", q.join("&"))
         }
@@ -415,58 +455,103 @@ pub struct Listener {
     thread: Mutex<Option<JoinHandle<()>>>,
     source: Arc<Source>,
     target: Arc<dyn Target>,
+    /// Open while the thread may touch `target`; closed (under the write lock) by `stop`.
+    gate: Arc<RwLock<bool>>,
+    /// How long `stop` waits for the thread before leaving it to finish on its own.
+    join_within: Duration,
     shown: String,
 }
 
 impl std::fmt::Debug for Listener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Listener").field("server", &self.shown).field("stats", &self.stats()).finish()
+        f.debug_struct("Listener")
+            .field("server", &self.shown)
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
 impl Listener {
     #[allow(dead_code)]
-    pub(crate) fn spawn<T: Transport + Send + 'static>(transport: T, opts: Options, target: Arc<dyn Target>) -> Result<Listener, Error> {
+    pub(crate) fn spawn<T: Transport + Send + 'static>(
+        transport: T,
+        opts: Options,
+        target: Arc<dyn Target>,
+    ) -> Result<Listener, Error> {
         opts.check()?;
         let shared = Arc::new(Shared::default());
         let source = target.fence().register(opts.stale_bound);
         let shown = transport.shown().to_owned();
+        let gate = Arc::new(RwLock::new(true));
+        let join_within = opts.io_timeout() * 2 + Duration::from_secs(1);
         let thread = {
             let shared = shared.clone();
             let source = source.clone();
             let target = target.clone();
-            std::thread::Builder::new().name("reftoken-revocation".into()).spawn(move || {
-                let mut sink = |e: Event<'_>| {
-                    match e {
-                        Event::Listening { .. } | Event::FlushAll => target.clear(),
-                        Event::Revoked(key) => target.evict(key),
-                        Event::Disconnected(_) => {}
-                    }
-                    ControlFlow::Continue(())
-                };
-                run(&transport, &opts, &shared, Some(&source), &mut sink);
-            })
+            let gate = gate.clone();
+            std::thread::Builder::new()
+                .name("reftoken-revocation".into())
+                .spawn(move || {
+                    let mut sink = |e: Event<'_>| {
+                        // Once stopped, the target (a C caller's validator) may be gone.
+                        let open = gate.read().unwrap_or_else(|e| e.into_inner());
+                        if !*open {
+                            return ControlFlow::Break(());
+                        }
+                        match e {
+                            Event::Listening { .. } | Event::FlushAll => target.clear(),
+                            Event::Revoked(key) => target.evict(key),
+                            Event::Disconnected(_) => {}
+                        }
+                        ControlFlow::Continue(())
+                    };
+                    run(&transport, &opts, &shared, Some(&source), &mut sink);
+                })
         };
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {
                 target.fence().unregister(&source);
-                return Err(connection_error(&shown, format!("cannot start the listener thread: {e}")));
+                return Err(connection_error(
+                    &shown,
+                    format!("cannot start the listener thread: {e}"),
+                ));
             }
         };
-        Ok(Listener { shared, thread: Mutex::new(Some(thread)), source, target, shown })
+        Ok(Listener {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            gate,
+            join_within,
+            source,
+            target,
+            shown,
+        })
     }
 
     /// Waits up to `timeout` until the listener listens. Returns `Ok` when it does, else
     /// an [`Error::Io`] with the last connection error.
     pub fn wait_listening(&self, timeout: Duration) -> Result<(), Error> {
         let s = self.shared.lock();
-        let (s, _) = self.shared.changed.wait_timeout_while(s, timeout, |s| !s.listening && !s.stop).unwrap_or_else(|e| e.into_inner());
+        let (s, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(s, timeout, |s| !s.listening && !s.stop)
+            .unwrap_or_else(|e| e.into_inner());
         if s.listening {
             return Ok(());
         }
-        let why = if s.stop { "the listener was stopped".to_owned() } else { s.last_error.clone().unwrap_or_else(|| "not listening yet".to_owned()) };
-        Err(Error::Io { path: self.shown.clone(), source: std::io::Error::new(std::io::ErrorKind::TimedOut, why) })
+        let why = if s.stop {
+            "the listener was stopped".to_owned()
+        } else {
+            s.last_error
+                .clone()
+                .unwrap_or_else(|| "not listening yet".to_owned())
+        };
+        Err(Error::Io {
+            path: self.shown.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+        })
     }
 
     /// Whether the listener listens now.
@@ -488,14 +573,24 @@ impl Listener {
         }
     }
 
-    /// Stops the thread and waits for it (at most about one I/O timeout), then unregisters
-    /// the staleness bound. Idempotent; may be called from any thread.
+    /// Stops the listener and unregisters its staleness bound. Once this returns the
+    /// listener never touches the validator again. It waits for the thread to end (normally
+    /// within 100 ms; a connection blocked in I/O ends within about two I/O timeouts, and one
+    /// stuck longer is left to end on its own). Idempotent; may be called from any thread.
     pub fn stop(&self) {
         self.shared.request_stop();
+        // Waits for an eviction in progress; later ones see the gate closed.
+        *self.gate.write().unwrap_or_else(|e| e.into_inner()) = false;
         let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
+                let deadline = std::time::Instant::now() + self.join_within;
+                while !h.is_finished() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if h.is_finished() {
+                    let _ = h.join();
+                }
             }
             self.target.fence().unregister(&self.source);
         }
@@ -511,7 +606,11 @@ impl Drop for Listener {
 /// Listens with `transport` in the calling thread, reporting every event to `on_event`,
 /// until it returns `Break`. Reconnects with backoff as a listener does.
 #[allow(dead_code)]
-pub(crate) fn watch_with(transport: &dyn Transport, opts: &Options, on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>) -> Result<(), Error> {
+pub(crate) fn watch_with(
+    transport: &dyn Transport,
+    opts: &Options,
+    on_event: &mut dyn FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<(), Error> {
     opts.check()?;
     let shared = Shared::default();
     run(transport, opts, &shared, None, on_event);
@@ -526,27 +625,67 @@ mod tests {
 
     #[test]
     fn redaction_hides_passwords() {
-        assert_eq!(redact("postgresql://u:secret@h:5432/db?sslmode=disable"), "postgresql://u:***@h:5432/db?sslmode=disable");
-        assert_eq!(redact("redis://:pw@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(
+            redact("postgresql://u:secret@h:5432/db?sslmode=disable"),
+            "postgresql://u:***@h:5432/db?sslmode=disable"
+        );
+        assert_eq!(
+            redact("redis://:pw@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
         assert_eq!(redact("redis://127.0.0.1/"), "redis://127.0.0.1/");
-        assert_eq!(redact("postgresql://h/db?user=u&password=x"), "postgresql://h/db?user=u&password=***");
-        assert_eq!(redact("host=h password=x user=u"), "host=h password=*** user=u");
+        assert_eq!(
+            redact("postgresql://h/db?user=u&password=x"),
+            "postgresql://h/db?user=u&password=***"
+        );
+        assert_eq!(
+            redact("host=h password=x user=u"),
+            "host=h password=*** user=u"
+        );
     }
 
     #[test]
     fn options_are_checked() {
         assert!(Options::default().check().is_ok());
-        assert!(Options::with_stale_bound(Duration::from_millis(10)).check().is_err());
-        assert!(Options { channel: String::new(), ..Options::default() }.check().is_err());
-        assert!(Options { heartbeat: Some(Duration::from_secs(20)), ..Options::default() }.check().is_err());
-        assert!(Options { backoff_initial: Duration::ZERO, ..Options::default() }.check().is_err());
+        assert!(
+            Options::with_stale_bound(Duration::from_millis(10))
+                .check()
+                .is_err()
+        );
+        assert!(
+            Options {
+                channel: String::new(),
+                ..Options::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            Options {
+                heartbeat: Some(Duration::from_secs(20)),
+                ..Options::default()
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            Options {
+                backoff_initial: Duration::ZERO,
+                ..Options::default()
+            }
+            .check()
+            .is_err()
+        );
     }
 
     #[test]
     fn jitter_stays_within_half_and_whole() {
         for _ in 0..100 {
             let j = jitter(Duration::from_millis(1000));
-            assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000), "{j:?}");
+            assert!(
+                j >= Duration::from_millis(500) && j <= Duration::from_millis(1000),
+                "{j:?}"
+            );
         }
     }
 
@@ -577,7 +716,11 @@ mod tests {
         fn shown(&self) -> &str {
             "script"
         }
-        fn run(&self, _opts: &Options, session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>) -> Result<(), Error> {
+        fn run(
+            &self,
+            _opts: &Options,
+            session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>,
+        ) -> Result<(), Error> {
             self.connects.fetch_add(1, Ordering::SeqCst);
             match self.sessions.lock().unwrap().pop_front() {
                 None => Err(connection_error("script", "refused")),
@@ -590,10 +733,18 @@ mod tests {
     #[test]
     fn the_loop_reports_keys_flushes_losses_and_reconnections() {
         let script = Script {
-            sessions: Mutex::new(VecDeque::from([Ok(vec!["K1", "K1", "*"]), Err("refused"), Ok(vec!["K2"])])),
+            sessions: Mutex::new(VecDeque::from([
+                Ok(vec!["K1", "K1", "*"]),
+                Err("refused"),
+                Ok(vec!["K2"]),
+            ])),
             connects: AtomicUsize::new(0),
         };
-        let opts = Options { backoff_initial: Duration::from_millis(1), backoff_max: Duration::from_millis(4), ..Options::default() };
+        let opts = Options {
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(4),
+            ..Options::default()
+        };
         let mut seen = Vec::new();
         watch_with(&script, &opts, &mut |e| {
             seen.push(match e {
@@ -602,10 +753,26 @@ mod tests {
                 Event::FlushAll => "flush".to_owned(),
                 Event::Disconnected(_) => "lost".to_owned(),
             });
-            if seen.last().map(String::as_str) == Some("K2") { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if seen.last().map(String::as_str) == Some("K2") {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .unwrap();
-        assert_eq!(seen, ["listening false", "K1", "K1", "flush", "lost", "lost", "listening true", "K2"]);
+        assert_eq!(
+            seen,
+            [
+                "listening false",
+                "K1",
+                "K1",
+                "flush",
+                "lost",
+                "lost",
+                "listening true",
+                "K2"
+            ]
+        );
         assert_eq!(script.connects.load(Ordering::SeqCst), 3);
     }
 }

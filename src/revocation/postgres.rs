@@ -33,10 +33,14 @@ impl Pg {
     pub(crate) fn new(url: &str, opts: &Options) -> Result<Self, Error> {
         opts.check()?;
         if opts.channel.len() > 63 {
-            return Err(Error::InvalidArgument("a PostgreSQL channel name is at most 63 bytes"));
+            return Err(Error::InvalidArgument(
+                "a PostgreSQL channel name is at most 63 bytes",
+            ));
         }
         let shown = redact(url);
-        let mut config: Config = url.parse().map_err(|e| Error::malformed("PostgreSQL connection string", e))?;
+        let mut config: Config = url
+            .parse()
+            .map_err(|e| Error::malformed("PostgreSQL connection string", e))?;
         if config.get_application_name().is_none() {
             config.application_name("reftoken-revocation");
         }
@@ -62,11 +66,18 @@ impl Link for PgLink<'_> {
     fn next(&mut self, timeout: Duration) -> Result<Option<String>, Error> {
         let r = {
             let mut n = self.client.notifications();
-            if timeout.is_zero() { n.iter().next() } else { n.timeout_iter(timeout).next() }
+            if timeout.is_zero() {
+                n.iter().next()
+            } else {
+                n.timeout_iter(timeout).next()
+            }
         };
         match r {
             Ok(Some(note)) => Ok(Some(note.payload().to_owned())),
-            Ok(None) if self.client.is_closed() => Err(connection_error(self.shown, "the server closed the connection")),
+            Ok(None) if self.client.is_closed() => Err(connection_error(
+                self.shown,
+                "the server closed the connection",
+            )),
             Ok(None) => Ok(None),
             Err(e) => Err(connection_error(self.shown, e)),
         }
@@ -75,7 +86,9 @@ impl Link for PgLink<'_> {
     fn heartbeat(&mut self, timeout: Duration, out: &mut Vec<String>) -> Result<(), Error> {
         // The backend sends every notification committed before the query ran ahead of the
         // query's completion, so once this returns they are all in the client's buffer.
-        self.client.is_valid(timeout).map_err(|e| connection_error(self.shown, e))?;
+        self.client
+            .is_valid(timeout)
+            .map_err(|e| connection_error(self.shown, e))?;
         let mut n = self.client.notifications();
         let mut it = n.iter();
         while let Some(note) = it.next().map_err(|e| connection_error(self.shown, e))? {
@@ -90,12 +103,22 @@ impl Transport for Pg {
         &self.shown
     }
 
-    fn run(&self, opts: &Options, session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>) -> Result<(), Error> {
-        let mut client = self.config.connect(NoTls).map_err(|e| connection_error(&self.shown, e))?;
+    fn run(
+        &self,
+        opts: &Options,
+        session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| connection_error(&self.shown, e))?;
         client
             .batch_execute(&format!("LISTEN {}", quote_ident(&opts.channel)))
             .map_err(|e| connection_error(&self.shown, e))?;
-        session(&mut PgLink { client: &mut client, shown: &self.shown })
+        session(&mut PgLink {
+            client: &mut client,
+            shown: &self.shown,
+        })
     }
 }
 
@@ -103,7 +126,11 @@ impl Transport for Pg {
 /// `opts.channel` of the PostgreSQL database at `url` (a `postgresql://` URL or a
 /// `key=value` connection string). Returns at once; the connection is made in the background
 /// (see [`Listener::wait_listening`]). Fails only for a malformed URL or invalid options.
-pub fn listen<T: Target + 'static>(url: &str, target: Arc<T>, opts: Options) -> Result<Listener, Error> {
+pub fn listen<T: Target + 'static>(
+    url: &str,
+    target: Arc<T>,
+    opts: Options,
+) -> Result<Listener, Error> {
     let pg = Pg::new(url, &opts)?;
     Listener::spawn(pg, opts, target)
 }
@@ -111,7 +138,11 @@ pub fn listen<T: Target + 'static>(url: &str, target: Arc<T>, opts: Options) -> 
 /// Listens on `opts.channel` in the calling thread and reports every event to `on_event`
 /// until it returns `Break`, reconnecting with backoff after failures. Returns an error
 /// only for a malformed URL or invalid options. This is `reftoken watch --postgres URL`.
-pub fn watch(url: &str, opts: &Options, mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>) -> Result<(), Error> {
+pub fn watch(
+    url: &str,
+    opts: &Options,
+    mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<(), Error> {
     let pg = Pg::new(url, opts)?;
     super::watch_with(&pg, opts, &mut on_event)
 }
@@ -122,16 +153,28 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("reftoken_revocations"), "\"reftoken_revocations\"");
+        assert_eq!(
+            quote_ident("reftoken_revocations"),
+            "\"reftoken_revocations\""
+        );
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]
     fn bad_urls_and_channels_are_refused_before_connecting() {
         let o = Options::default();
-        assert!(matches!(Pg::new("postgresql://h:notaport/db", &o), Err(Error::Malformed { .. })));
-        let long = Options { channel: "c".repeat(64), ..Options::default() };
-        assert!(matches!(Pg::new("postgresql://h/db", &long), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Pg::new("postgresql://h:notaport/db", &o),
+            Err(Error::Malformed { .. })
+        ));
+        let long = Options {
+            channel: "c".repeat(64),
+            ..Options::default()
+        };
+        assert!(matches!(
+            Pg::new("postgresql://h/db", &long),
+            Err(Error::InvalidArgument(_))
+        ));
         assert!(Pg::new("host=127.0.0.1 port=5432 user=postgres", &o).is_ok());
     }
 }

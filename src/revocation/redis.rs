@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use redis::{Client, PubSub};
 
-use super::{DEFAULT_CHANNEL, Event, Link, Listener, Options, Target, Transport, connection_error, redact};
+use super::{
+    DEFAULT_CHANNEL, Event, Link, Listener, Options, Target, Transport, connection_error, redact,
+};
 use crate::Error;
 
 /// Connects to Redis and `SUBSCRIBE`s.
@@ -45,7 +47,9 @@ impl RdLink<'_> {
     fn set_read_timeout(&mut self, d: Duration) -> Result<(), Error> {
         let d = d.max(Duration::from_millis(1));
         if d != self.read_timeout {
-            self.ps.set_read_timeout(Some(d)).map_err(|e| connection_error(self.shown, e))?;
+            self.ps
+                .set_read_timeout(Some(d))
+                .map_err(|e| connection_error(self.shown, e))?;
             self.read_timeout = d;
         }
         Ok(())
@@ -54,7 +58,9 @@ impl RdLink<'_> {
     /// The next message, `None` when the read timed out.
     fn message(&mut self) -> Result<Option<String>, Error> {
         match self.ps.get_message() {
-            Ok(msg) => Ok(Some(String::from_utf8_lossy(msg.get_payload_bytes()).into_owned())),
+            Ok(msg) => Ok(Some(
+                String::from_utf8_lossy(msg.get_payload_bytes()).into_owned(),
+            )),
             Err(e) if e.is_timeout() => Ok(None),
             Err(e) => Err(connection_error(self.shown, e)),
         }
@@ -71,7 +77,9 @@ impl Link for RdLink<'_> {
         // Redis writes to a connection in order: messages published before the PING was
         // read arrive before its answer; `ping` keeps them for `get_message`.
         self.set_read_timeout(timeout)?;
-        self.ps.ping::<redis::Value>().map_err(|e| connection_error(self.shown, e))?;
+        self.ps
+            .ping::<redis::Value>()
+            .map_err(|e| connection_error(self.shown, e))?;
         self.set_read_timeout(Duration::from_millis(1))?;
         while let Some(m) = self.message()? {
             out.push(m);
@@ -85,7 +93,11 @@ impl Transport for Rd {
         &self.shown
     }
 
-    fn run(&self, opts: &Options, session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>) -> Result<(), Error> {
+    fn run(
+        &self,
+        opts: &Options,
+        session: &mut dyn FnMut(&mut dyn Link) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let io = opts.io_timeout();
         let err = |e: redis::RedisError| connection_error(&self.shown, e);
         let mut con = self.client.get_connection_with_timeout(io).map_err(err)?;
@@ -93,7 +105,11 @@ impl Transport for Rd {
         con.set_read_timeout(Some(io)).map_err(err)?;
         let mut ps = con.as_pubsub();
         ps.subscribe(opts.channel.as_str()).map_err(err)?;
-        session(&mut RdLink { ps, shown: &self.shown, read_timeout: io })
+        session(&mut RdLink {
+            ps,
+            shown: &self.shown,
+            read_timeout: io,
+        })
     }
 }
 
@@ -101,14 +117,22 @@ impl Transport for Rd {
 /// `opts.channel` of the Redis server at `url`. Returns at once; the connection is made in
 /// the background (see [`Listener::wait_listening`]). Fails only for a malformed URL or
 /// invalid options.
-pub fn listen<T: Target + 'static>(url: &str, target: Arc<T>, opts: Options) -> Result<Listener, Error> {
+pub fn listen<T: Target + 'static>(
+    url: &str,
+    target: Arc<T>,
+    opts: Options,
+) -> Result<Listener, Error> {
     let rd = Rd::new(url, &opts)?;
     Listener::spawn(rd, opts, target)
 }
 
 /// Listens on `opts.channel` in the calling thread and reports every event to `on_event`
 /// until it returns `Break`, reconnecting with backoff after failures.
-pub fn watch(url: &str, opts: &Options, mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>) -> Result<(), Error> {
+pub fn watch(
+    url: &str,
+    opts: &Options,
+    mut on_event: impl FnMut(Event<'_>) -> ControlFlow<()>,
+) -> Result<(), Error> {
     let rd = Rd::new(url, opts)?;
     super::watch_with(&rd, opts, &mut on_event)
 }
@@ -131,7 +155,9 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("server", &self.shown).finish()
+        f.debug_struct("Publisher")
+            .field("server", &self.shown)
+            .finish()
     }
 }
 
@@ -139,7 +165,12 @@ impl Publisher {
     /// A publisher for the Redis server at `url`; connects on first use.
     pub fn new(url: &str) -> Result<Self, Error> {
         let (client, shown) = open(url)?;
-        Ok(Publisher { client, shown, con: None, timeout: Duration::from_secs(5) })
+        Ok(Publisher {
+            client,
+            shown,
+            con: None,
+            timeout: Duration::from_secs(5),
+        })
     }
 
     /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]); returns the number of
@@ -148,17 +179,28 @@ impl Publisher {
     pub fn publish(&mut self, channel: Option<&str>, key: &str) -> Result<u64, Error> {
         let channel = channel.unwrap_or(DEFAULT_CHANNEL);
         if channel.is_empty() || key.is_empty() {
-            return Err(Error::InvalidArgument("the channel and the key must not be empty"));
+            return Err(Error::InvalidArgument(
+                "the channel and the key must not be empty",
+            ));
         }
         let err = |e: redis::RedisError, shown: &str| connection_error(shown, e);
         if self.con.is_none() {
-            let con = self.client.get_connection_with_timeout(self.timeout).map_err(|e| err(e, &self.shown))?;
-            con.set_write_timeout(Some(self.timeout)).map_err(|e| err(e, &self.shown))?;
-            con.set_read_timeout(Some(self.timeout)).map_err(|e| err(e, &self.shown))?;
+            let con = self
+                .client
+                .get_connection_with_timeout(self.timeout)
+                .map_err(|e| err(e, &self.shown))?;
+            con.set_write_timeout(Some(self.timeout))
+                .map_err(|e| err(e, &self.shown))?;
+            con.set_read_timeout(Some(self.timeout))
+                .map_err(|e| err(e, &self.shown))?;
             self.con = Some(con);
         }
         let con = self.con.as_mut().expect("connected above");
-        match redis::cmd("PUBLISH").arg(channel).arg(key).query::<u64>(con) {
+        match redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(key)
+            .query::<u64>(con)
+        {
             Ok(n) => Ok(n),
             Err(e) => {
                 self.con = None;
@@ -174,9 +216,15 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_before_connecting() {
-        assert!(matches!(Rd::new("http://example.com/", &Options::default()), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            Rd::new("http://example.com/", &Options::default()),
+            Err(Error::Malformed { .. })
+        ));
         assert!(Rd::new("redis://127.0.0.1:1/", &Options::default()).is_ok());
-        assert!(matches!(Publisher::new("nonsense"), Err(Error::Malformed { .. })));
+        assert!(matches!(
+            Publisher::new("nonsense"),
+            Err(Error::Malformed { .. })
+        ));
     }
 
     #[test]
