@@ -1,4 +1,5 @@
-# RefToken: `make` builds the library and its header; `make test` runs every test.
+# RefToken: `make quickstart` issues and validates a token end to end; `make` builds the
+# library and its header; `make test` runs every test.
 CARGO ?= cargo
 BUILD := target/release
 HARNESS := target/c-harness
@@ -6,9 +7,14 @@ PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 
-.PHONY: all lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check clean
+.PHONY: all quickstart lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check clean
 
 all: lib
+
+# Builds the library, issues a reference token into an SQLite store in IdentityServer's
+# schema, and validates its handle from a second process.
+quickstart:
+	examples/quickstart.sh
 
 lib:
 	$(CARGO) build --release --locked
@@ -19,7 +25,7 @@ header-check: lib
 	@git diff --quiet -- include/reftoken.h || { echo "include/reftoken.h is stale: commit the regenerated header"; git diff --stat -- include/reftoken.h; exit 1; }
 
 test-rust:
-	$(CARGO) test --release --locked
+	$(CARGO) test --release --locked --workspace
 
 test-c: lib
 	cmake -S tests/c -B $(HARNESS) -DCMAKE_BUILD_TYPE=Debug -DREFTOKEN_LIB_DIR=$(CURDIR)/$(BUILD)

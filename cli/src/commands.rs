@@ -1,6 +1,6 @@
 //! The verbs. Each returns the line to print, or a [`Failure`].
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,10 +9,10 @@ use reftoken::grant::{self, DataPayload};
 use reftoken::instant::Instant;
 use reftoken::introspection::{self, Caller, INACTIVE, Options};
 use reftoken::secret::{self, HashAlgorithm};
-use reftoken::validation::{self, Unprotect};
+use reftoken::validation::{self, StoredGrant, Unprotect};
 use reftoken::{Error, handle, key};
 
-use crate::store::{self, Store};
+use crate::store::{self, ClientFlag, Store};
 use crate::{Failure, Outcome, input};
 
 /// `reftoken handle [--length N]`.
@@ -31,7 +31,8 @@ pub fn key(handle: Option<String>, grant_type: &str) -> Outcome {
 }
 
 fn keyring(dir: &Path, app_name: Option<&str>) -> Result<KeyRing, Failure> {
-    let ring = KeyRing::from_dir(dir).map_err(|e| Failure::Run(format!("key ring {}: {e}", dir.display())))?;
+    let ring = KeyRing::from_dir(dir)
+        .map_err(|e| Failure::Run(format!("key ring {}: {e}", dir.display())))?;
     Ok(ring.with_application_name(app_name))
 }
 
@@ -58,15 +59,25 @@ pub fn decode(dir: Option<PathBuf>, app_name: Option<String>, data: Option<Strin
     Ok(json)
 }
 
-fn purpose_refs<'a>(app_name: Option<&str>, purposes: &'a [String]) -> Result<Vec<&'a str>, Failure> {
+fn purpose_refs<'a>(
+    app_name: Option<&str>,
+    purposes: &'a [String],
+) -> Result<Vec<&'a str>, Failure> {
     if app_name.is_none_or(str::is_empty) && purposes.is_empty() {
-        return Err(Failure::Usage("a purpose chain needs --app-name or at least one --purpose".into()));
+        return Err(Failure::Usage(
+            "a purpose chain needs --app-name or at least one --purpose".into(),
+        ));
     }
     Ok(purposes.iter().map(String::as_str).collect())
 }
 
 /// `reftoken unprotect --keyring DIR [--app-name NAME] [--purpose P]... [PAYLOAD]`.
-pub fn unprotect(dir: &Path, app_name: Option<String>, purposes: &[String], payload: Option<String>) -> Outcome {
+pub fn unprotect(
+    dir: &Path,
+    app_name: Option<String>,
+    purposes: &[String],
+    payload: Option<String>,
+) -> Outcome {
     let purposes = purpose_refs(app_name.as_deref(), purposes)?;
     let ring = keyring(dir, app_name.as_deref())?;
     let payload = input::value(payload, "the payload")?;
@@ -74,7 +85,12 @@ pub fn unprotect(dir: &Path, app_name: Option<String>, purposes: &[String], payl
 }
 
 /// `reftoken protect --keyring DIR [--app-name NAME] [--purpose P]... [TEXT]`.
-pub fn protect(dir: &Path, app_name: Option<String>, purposes: &[String], text: Option<String>) -> Outcome {
+pub fn protect(
+    dir: &Path,
+    app_name: Option<String>,
+    purposes: &[String],
+    text: Option<String>,
+) -> Outcome {
     let purposes = purpose_refs(app_name.as_deref(), purposes)?;
     let ring = keyring(dir, app_name.as_deref())?;
     let text = input::value(text, "the text")?;
@@ -91,7 +107,11 @@ pub fn protect(dir: &Path, app_name: Option<String>, purposes: &[String], text: 
 /// `reftoken secret-hash [--sha512] [SECRET]`.
 pub fn secret_hash(sha512: bool, value: Option<String>) -> Outcome {
     let value = input::value(value, "the secret")?;
-    let alg = if sha512 { HashAlgorithm::Sha512 } else { HashAlgorithm::Sha256 };
+    let alg = if sha512 {
+        HashAlgorithm::Sha512
+    } else {
+        HashAlgorithm::Sha256
+    };
     Ok(secret::hash_secret(&value, alg).to_string())
 }
 
@@ -129,17 +149,25 @@ pub fn introspect(
     let now = match now_arg {
         // .NET's DateTime covers years 1 to 9999.
         Some(s) if !(-62_135_596_800..=253_402_300_799).contains(&s) => {
-            return Err(Failure::Usage(format!("--now {s} is outside the years 1 to 9999")));
+            return Err(Failure::Usage(format!(
+                "--now {s} is outside the years 1 to 9999"
+            )));
         }
         Some(s) => Instant::from_unix_seconds(s),
         None => now(),
     };
     let scopes: Vec<&str> = match &caller {
-        CallerArg::Api { scopes, .. } => scopes.iter().flat_map(|s| s.split_ascii_whitespace()).collect(),
+        CallerArg::Api { scopes, .. } => scopes
+            .iter()
+            .flat_map(|s| s.split_ascii_whitespace())
+            .collect(),
         CallerArg::Client { .. } => Vec::new(),
     };
     let caller = match &caller {
-        CallerArg::Api { name, .. } => Caller::Api { name, scopes: &scopes },
+        CallerArg::Api { name, .. } => Caller::Api {
+            name,
+            scopes: &scopes,
+        },
         CallerArg::Client { id } => Caller::Client { id },
     };
     let ring = match dir {
@@ -147,85 +175,150 @@ pub fn introspect(
         None => None,
     };
     let unprotect = ring.as_ref().map(|r| r as &dyn Unprotect);
-    let protected_hint = "the row's Data is protected with ASP.NET Core Data Protection: give the \
-                          host's key ring with --keyring DIR --app-name NAME";
 
-    let (token, mut store): (_, Option<Box<dyn Store>>) = match source {
+    let (handle, store): (String, Box<dyn Store>) = match source {
         Source::Data(data) => {
             let data = input::value(Some(data), "the Data column")?;
-            match validation::read_token(&data, unprotect) {
-                Err(Error::DataProtected) => return Err(Failure::Run(protected_hint.replace("row's ", ""))),
-                r => (r?, None),
-            }
+            let token = match validation::read_token(&data, unprotect) {
+                Err(Error::DataProtected) => {
+                    return Err(Failure::Run(PROTECTED.replace("row's ", "")));
+                }
+                r => r?,
+            };
+            return introspection::respond(&token, &caller, now, &Options::default())
+                .map_err(server_error);
         }
         Source::Sqlite(handle, path) => {
             let handle = input::value(handle, "the handle")?;
-            let mut s: Box<dyn Store> = Box::new(store::Sqlite::open(&path)?);
-            match find(&handle, s.as_mut(), unprotect, protected_hint)? {
-                Some(t) => (t, Some(s)),
-                None => return Ok(INACTIVE.to_owned()),
-            }
+            (handle, Box::new(store::Sqlite::open(&path)?))
         }
         Source::Postgres(handle, url) => {
             let handle = input::value(handle, "the handle")?;
-            let mut s: Box<dyn Store> = Box::new(store::Postgres::connect(&url)?);
-            match find(&handle, s.as_mut(), unprotect, protected_hint)? {
-                Some(t) => (t, Some(s)),
-                None => return Ok(INACTIVE.to_owned()),
-            }
+            (handle, Box::new(store::Postgres::connect(&url)?))
         }
     };
 
-    // IdentityServer asks its client store for the token's client (and the `client_id`
-    // claim's); a database with the configuration store answers the same way.
-    let mut enabled: HashMap<String, bool> = HashMap::new();
-    let mut ask_clients = false;
-    if let Some(s) = store.as_mut() {
-        let ids = token.client_id.iter().map(String::as_str).chain(token.claim("client_id"));
-        for id in ids {
-            if let Some(e) = s.client_enabled(id)? {
-                ask_clients = true;
-                enabled.insert(id.to_owned(), e);
+    // The library asks through infallible callbacks; the first store failure is kept here
+    // and reported instead of the answer.
+    let store = RefCell::new(store);
+    let failure: RefCell<Option<Failure>> = RefCell::new(None);
+    let keep = |f: Failure| {
+        failure.borrow_mut().get_or_insert(f);
+    };
+    let lookup = |k: &str| -> Result<Option<StoredGrant>, Error> {
+        store.borrow_mut().lookup(k).map_err(|f| {
+            keep(f);
+            Error::Lookup(IO_ERROR)
+        })
+    };
+    // IdentityServer asks its client store for the token's client; a database that also
+    // holds the configuration store answers the same way (no `Clients` table: every client
+    // counts as enabled and may use refresh tokens).
+    let (store, keep) = (&store, &keep);
+    let flag = |flag: ClientFlag| {
+        move |id: &str| match store.borrow_mut().client_flag(id, flag) {
+            Ok(v) => v.unwrap_or(true),
+            Err(f) => {
+                keep(f);
+                false
             }
         }
-    }
-    let is_enabled = |id: &str| enabled.get(id).copied().unwrap_or(false);
+    };
+    let (enabled, offline) = (
+        flag(ClientFlag::Enabled),
+        flag(ClientFlag::AllowOfflineAccess),
+    );
     let opts = Options {
-        client_enabled: if ask_clients { Some(&is_enabled) } else { None },
+        client_enabled: Some(&enabled),
+        offline_access: Some(&offline),
         ..Options::default()
     };
-    introspection::respond(&token, &caller, now, &opts).map_err(|e| {
-        Failure::Run(format!(
-            "IdentityServer cannot answer for this token either (its endpoint fails with 500): {e}"
-        ))
-    })
+    let answer =
+        validation::introspect_handle(&handle, None, lookup, unprotect, &caller, now, &opts);
+    if let Some(f) = failure.borrow_mut().take() {
+        return Err(f);
+    }
+    let body = answer.map_err(server_error)?;
+    if body == INACTIVE {
+        // Say why on stderr; an unreadable protected row without a key ring is an error.
+        let lookup = |k: &str| store.borrow_mut().lookup(k);
+        let why = explain(&handle, &lookup, unprotect, &caller, now, &opts)?;
+        eprintln!("reftoken: inactive: {why}");
+    }
+    Ok(body)
 }
 
-/// Looks `handle` up as IdentityServer's reference-token store does: `None` (with the reason
-/// on stderr) when it leads to no readable reference token.
-fn find(
+const PROTECTED: &str = "the row's Data is protected with ASP.NET Core Data Protection: give the \
+                         host's key ring with --keyring DIR --app-name NAME";
+
+/// `Error::Lookup` carries a `reftoken_status`: `REFTOKEN_IO_ERROR`.
+const IO_ERROR: u32 = 31;
+
+fn server_error(e: Error) -> Failure {
+    Failure::Run(format!(
+        "IdentityServer cannot answer for this token either (its endpoint fails with 500): {e}"
+    ))
+}
+
+/// Why `handle` is inactive for `caller`: what IdentityServer found under its keys. Fails
+/// when a row is protected and no key ring was given (the answer would be a guess).
+fn explain(
     handle: &str,
-    store: &mut dyn Store,
+    lookup: &dyn Fn(&str) -> Result<Option<StoredGrant>, Failure>,
     unprotect: Option<&dyn Unprotect>,
-    protected_hint: &str,
-) -> Result<Option<grant::Token>, Failure> {
-    let inactive = |why: String| {
-        eprintln!("reftoken: inactive: {why}");
-        Ok(None)
-    };
+    caller: &Caller<'_>,
+    now: Instant,
+    opts: &Options<'_>,
+) -> Result<String, Failure> {
     if !validation::plausible_handle(handle) {
-        return inactive("not a reference-token handle (IdentityServer refuses it unread)".into());
+        return Ok("not a reference-token handle (IdentityServer refuses it unread)".into());
     }
-    let k = key::store_key(handle, key::REFERENCE_TOKEN)?;
-    let Some(row) = store.lookup(&k)? else {
-        return inactive(format!("no PersistedGrants row with Key {k}"));
+    let mut reasons = Vec::new();
+    let grant_types: &[&str] = match caller {
+        Caller::Client { .. } => &[key::REFERENCE_TOKEN, key::REFRESH_TOKEN],
+        Caller::Api { .. } => &[key::REFERENCE_TOKEN],
     };
-    if row.grant_type != key::REFERENCE_TOKEN {
-        return inactive(format!("the row with Key {k} has Type {:?}", row.grant_type));
+    for &grant_type in grant_types {
+        let k = key::store_key(handle, grant_type)?;
+        let Some(row) = lookup(&k)? else {
+            reasons.push(format!("no {grant_type} row with Key {k}"));
+            continue;
+        };
+        if row.grant_type != grant_type {
+            reasons.push(format!(
+                "the row with Key {k} has Type {:?}",
+                row.grant_type
+            ));
+            continue;
+        }
+        let json = match validation::read_grant_json(&row.data, unprotect) {
+            Err(Error::DataProtected) => return Err(Failure::Run(PROTECTED.to_owned())),
+            Err(e) => {
+                reasons.push(format!(
+                    "the Data of the row with Key {k} cannot be read: {e}"
+                ));
+                continue;
+            }
+            Ok(json) => json,
+        };
+        if grant_type == key::REFERENCE_TOKEN {
+            match grant::Token::from_json(&json) {
+                Err(e) => reasons.push(format!(
+                    "the Data of the row with Key {k} cannot be read: {e}"
+                )),
+                Ok(t) => match introspection::evaluate(&t, caller, now, opts).status {
+                    Ok(()) => reasons
+                        .push("the token is active but IdentityServer answers inactive".into()),
+                    Err(why) => reasons.push(format!("the reference token is inactive: {why:?}")),
+                },
+            }
+        } else {
+            reasons.push(
+                "the refresh token is expired, consumed, another client's, or its client may not \
+                          use refresh tokens"
+                    .into(),
+            );
+        }
     }
-    match validation::read_token(&row.data, unprotect) {
-        Ok(t) => Ok(Some(t)),
-        Err(Error::DataProtected) => Err(Failure::Run(protected_hint.to_owned())),
-        Err(e) => inactive(format!("the Data of the row with Key {k} cannot be read: {e}")),
-    }
+    Ok(reasons.join("; "))
 }

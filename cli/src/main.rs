@@ -65,9 +65,11 @@ enum Command {
     },
 
     /// The PersistedGrants key of a handle.
-    #[command(long_about = "The PersistedGrants `Key` IdentityServer stores a grant under: \
+    #[command(
+        long_about = "The PersistedGrants `Key` IdentityServer stores a grant under: \
         SHA-256 of `HANDLE:T`, as 64 uppercase hex digits for handles ending in `-1`, else as \
-        padded base64 (IdentityServer4 and Duende 5 handles).")]
+        padded base64 (IdentityServer4 and Duende 5 handles)."
+    )]
     Key {
         /// The handle (`-` or absent: read from stdin).
         #[arg(value_name = "HANDLE")]
@@ -78,10 +80,12 @@ enum Command {
     },
 
     /// The payload of a Data column, as JSON.
-    #[command(long_about = "The payload of a PersistedGrants `Data` column, as JSON: the \
+    #[command(
+        long_about = "The payload of a PersistedGrants `Data` column, as JSON: the \
         container's payload (version 1) or the column itself (version 0, IdentityServer4). A \
         payload protected with ASP.NET Core Data Protection is unprotected with the key ring \
-        in DIR under the purposes [NAME,] PersistentGrantSerializer.")]
+        in DIR under the purposes [NAME,] PersistentGrantSerializer."
+    )]
     Decode {
         /// Folder of the key ring's `key-*.xml` files (for protected payloads).
         #[arg(long, value_name = "DIR")]
@@ -95,9 +99,11 @@ enum Command {
     },
 
     /// ASP.NET Core Data Protection: unprotect a payload.
-    #[command(long_about = "`IDataProtector.Unprotect(string)`: the plaintext of a protected \
+    #[command(
+        long_about = "`IDataProtector.Unprotect(string)`: the plaintext of a protected \
         payload (base64url, `CfDJ8...`), for the purpose chain [NAME,] P..., with any key of \
-        the key ring in DIR.")]
+        the key ring in DIR."
+    )]
     Unprotect {
         /// Folder of the key ring's `key-*.xml` files.
         #[arg(long, value_name = "DIR", required = true)]
@@ -114,9 +120,11 @@ enum Command {
     },
 
     /// ASP.NET Core Data Protection: protect a text.
-    #[command(long_about = "`IDataProtector.Protect(string)`: TEXT protected with the key \
+    #[command(
+        long_about = "`IDataProtector.Protect(string)`: TEXT protected with the key \
         ring's current default key, for the purpose chain [NAME,] P..., in ASP.NET Core's \
-        string form (base64url, no padding).")]
+        string form (base64url, no padding)."
+    )]
     Protect {
         /// Folder of the key ring's `key-*.xml` files.
         #[arg(long, value_name = "DIR", required = true)]
@@ -157,11 +165,13 @@ Data column given with --data.
 
 The caller is an API resource (--api with its scopes: the token is active for it only if it \
 carries one of them, and `scope` lists only those) or a client (--client: active only for its \
-own tokens). When the database also holds IdentityServer's configuration store (a `Clients` \
-table), a token whose client is missing or disabled is inactive, as IdentityServer answers; \
-otherwise every client counts as enabled. Rows protected with Data Protection need the host's \
-key ring and application name. A handle that leads to no readable reference token gives \
-{\"active\":false}, with the reason on stderr. Nothing is ever written to the store.";
+own tokens; with a stored handle, also for its own refresh tokens, tried when the handle is no \
+reference token active for it). When the database also holds IdentityServer's configuration \
+store (a `Clients` table), a token whose client is missing or disabled is inactive, and a \
+refresh token whose client may no longer use them (`AllowOfflineAccess`) too, as \
+IdentityServer answers; otherwise every client counts as enabled. Rows protected with Data \
+Protection need the host's key ring and application name. An inactive answer for a handle \
+({\"active\":false}) comes with its reason on stderr. Nothing is ever written to the store.";
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("caller").required(true).args(["api", "client"])))]
@@ -203,23 +213,40 @@ fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Handle { length } => commands::handle(length),
         Command::Key { handle, grant_type } => commands::key(handle, &grant_type),
-        Command::Decode { keyring, app_name, data } => commands::decode(keyring, app_name, data),
-        Command::Unprotect { keyring, app_name, purposes, payload } => {
-            commands::unprotect(&keyring, app_name, &purposes, payload)
-        }
-        Command::Protect { keyring, app_name, purposes, text } => {
-            commands::protect(&keyring, app_name, &purposes, text)
-        }
+        Command::Decode {
+            keyring,
+            app_name,
+            data,
+        } => commands::decode(keyring, app_name, data),
+        Command::Unprotect {
+            keyring,
+            app_name,
+            purposes,
+            payload,
+        } => commands::unprotect(&keyring, app_name, &purposes, payload),
+        Command::Protect {
+            keyring,
+            app_name,
+            purposes,
+            text,
+        } => commands::protect(&keyring, app_name, &purposes, text),
         Command::SecretHash { sha512, secret } => commands::secret_hash(sha512, secret),
         Command::Introspect(a) => {
             let source = match (a.data, a.sqlite, a.postgres) {
                 (Some(d), None, None) => commands::Source::Data(d),
                 (None, Some(f), None) => commands::Source::Sqlite(a.handle, f),
                 (None, None, Some(u)) => commands::Source::Postgres(a.handle, u),
-                _ => return Err(Failure::Usage("give one of --data, --sqlite, --postgres".into())),
+                _ => {
+                    return Err(Failure::Usage(
+                        "give one of --data, --sqlite, --postgres".into(),
+                    ));
+                }
             };
             let caller = match (a.api, a.client) {
-                (Some(name), None) => commands::CallerArg::Api { name, scopes: a.scope },
+                (Some(name), None) => commands::CallerArg::Api {
+                    name,
+                    scopes: a.scope,
+                },
                 (None, Some(id)) => commands::CallerArg::Client { id },
                 _ => return Err(Failure::Usage("give one of --api, --client".into())),
             };

@@ -13,9 +13,38 @@ pub trait Store {
     /// The `Type` and `Data` of the row whose `Key` is `key`.
     fn lookup(&mut self, key: &str) -> Result<Option<StoredGrant>, Failure>;
 
-    /// Whether IdentityServer would find `client_id` as an enabled client: `None` when the
-    /// database has no `Clients` table to ask.
-    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure>;
+    /// A flag of the client `client_id` in the configuration store's `Clients` table (false
+    /// for a client that is not there), or `None` when the database has no such table.
+    fn client_flag(&mut self, client_id: &str, flag: ClientFlag) -> Result<Option<bool>, Failure>;
+}
+
+/// The columns of the `Clients` table IdentityServer's introspection consults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFlag {
+    /// `Enabled`: `FindEnabledClientByIdAsync` finds only enabled clients.
+    Enabled,
+    /// `AllowOfflineAccess`: whether the client may still use refresh tokens.
+    AllowOfflineAccess,
+}
+
+impl ClientFlag {
+    fn sqlite(self) -> &'static str {
+        match self {
+            ClientFlag::Enabled => r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = ?1"#,
+            ClientFlag::AllowOfflineAccess => {
+                r#"SELECT "AllowOfflineAccess" FROM "Clients" WHERE "ClientId" = ?1"#
+            }
+        }
+    }
+
+    fn postgres(self) -> &'static str {
+        match self {
+            ClientFlag::Enabled => r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = $1"#,
+            ClientFlag::AllowOfflineAccess => {
+                r#"SELECT "AllowOfflineAccess" FROM "Clients" WHERE "ClientId" = $1"#
+            }
+        }
+    }
 }
 
 /// An SQLite database, opened read-only.
@@ -31,13 +60,18 @@ impl Sqlite {
         if !path.is_file() {
             return Err(Failure::Run(format!("{shown}: no such database file")));
         }
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = rusqlite::Connection::open_with_flags(path, flags)
             .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
         // A database that IdentityServer (or a migration) is writing may be briefly locked.
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
-        Ok(Sqlite { conn, path: shown, has_clients: None })
+        Ok(Sqlite {
+            conn,
+            path: shown,
+            has_clients: None,
+        })
     }
 
     fn err(&self, e: rusqlite::Error) -> Failure {
@@ -61,7 +95,7 @@ impl Store for Sqlite {
         }
     }
 
-    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure> {
+    fn client_flag(&mut self, client_id: &str, flag: ClientFlag) -> Result<Option<bool>, Failure> {
         if self.has_clients.is_none() {
             let n: i64 = self
                 .conn
@@ -78,7 +112,7 @@ impl Store for Sqlite {
         }
         let mut stmt = self
             .conn
-            .prepare_cached(r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = ?1"#)
+            .prepare_cached(flag.sqlite())
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([client_id]).map_err(|e| self.err(e))?;
         match rows.next().map_err(|e| self.err(e))? {
@@ -100,7 +134,10 @@ impl Postgres {
     pub fn connect(url: &str) -> Result<Self, Failure> {
         let client = postgres::Client::connect(url, postgres::NoTls)
             .map_err(|e| Failure::Run(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Postgres { client, has_clients: None })
+        Ok(Postgres {
+            client,
+            has_clients: None,
+        })
     }
 }
 
@@ -112,7 +149,10 @@ impl Store for Postgres {
     fn lookup(&mut self, key: &str) -> Result<Option<StoredGrant>, Failure> {
         let rows = self
             .client
-            .query(r#"SELECT "Type", "Data" FROM "PersistedGrants" WHERE "Key" = $1"#, &[&key])
+            .query(
+                r#"SELECT "Type", "Data" FROM "PersistedGrants" WHERE "Key" = $1"#,
+                &[&key],
+            )
             .map_err(pg_err)?;
         match rows.first() {
             None => Ok(None),
@@ -123,7 +163,7 @@ impl Store for Postgres {
         }
     }
 
-    fn client_enabled(&mut self, client_id: &str) -> Result<Option<bool>, Failure> {
+    fn client_flag(&mut self, client_id: &str, flag: ClientFlag) -> Result<Option<bool>, Failure> {
         if self.has_clients.is_none() {
             let row = self
                 .client
@@ -136,7 +176,7 @@ impl Store for Postgres {
         }
         let rows = self
             .client
-            .query(r#"SELECT "Enabled" FROM "Clients" WHERE "ClientId" = $1"#, &[&client_id])
+            .query(flag.postgres(), &[&client_id])
             .map_err(pg_err)?;
         match rows.first() {
             None => Ok(Some(false)),

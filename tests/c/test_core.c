@@ -287,6 +287,7 @@ static void test_store_key(void) {
 
 int test_grants(void);
 void test_fixtures(void);
+void test_stores(void);
 void test_services(void);
 
 int main(void) {
@@ -300,6 +301,7 @@ int main(void) {
     test_store_key();
     test_grants();
     test_fixtures();
+    test_stores();
     test_services();
     printf("%d passed, %d failed\n", harness_passed, harness_failed);
     return harness_failed == 0 ? 0 : 1;

@@ -1,0 +1,201 @@
+//! Helpers shared by the CLI tests: running the built binary, the Duende fixtures.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// What a run of `reftoken` gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The single output line (the trailing newline checked and removed).
+    pub fn line(&self) -> &str {
+        assert_eq!(self.code, 0, "exit code; stderr: {}", self.stderr);
+        self.stdout
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("output without its newline: {:?}", self.stdout))
+    }
+}
+
+/// Runs `reftoken args...` with `stdin` (or an empty stdin).
+pub fn reftoken<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&[u8]>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reftoken"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the reftoken binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    // The command may exit without reading its stdin (usage errors).
+    if let Err(e) = pipe.write_all(stdin.unwrap_or_default()) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing stdin: {e}"
+        );
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// `tests/fixtures/duende`.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/duende")
+}
+
+pub fn fixture(name: &str) -> String {
+    fixtures().join(name).to_str().unwrap().to_owned()
+}
+
+pub fn load(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
+}
+
+pub const APP_NAME: &str = "reftoken-fixtures";
+
+/// One introspection Duende answered with JSON (or failed on with a 500), for a handle that
+/// may lead to a `reference_token` row.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    /// `protected` (persisted-grants.db) or `unprotected`.
+    pub db: String,
+    pub handle: String,
+    /// `reference_token` or `refresh_token`.
+    pub grant_type: String,
+    /// `api` or `client`.
+    pub kind: String,
+    pub caller: String,
+    /// The API's scopes, space-separated (empty for clients).
+    pub scopes: String,
+    pub now: i64,
+    /// 200 or 500.
+    pub status: i64,
+    pub body: String,
+    /// Whether a row was stored under the handle's key.
+    pub has_row: bool,
+}
+
+/// Every introspection of `introspection.json` answered as JSON (200) or with a 500, for a
+/// handle of a reference token or a refresh token: the cases a validator reading the store
+/// must reproduce. Endpoint-level results (401, 400, 405, 415, JWT responses) are left out.
+pub fn cases() -> Vec<Case> {
+    let secrets = load("secrets.json");
+    let mut out = Vec::new();
+    for c in load("introspection.json").as_array().unwrap() {
+        let s = |k: &str| c[k].as_str().map(str::to_owned);
+        let status = c["status"].as_i64().unwrap();
+        if !(status == 200 || status == 500)
+            || c["request"]["accept"].is_string()
+            || !matches!(
+                s("grant_type").as_deref(),
+                Some("reference_token" | "refresh_token")
+            )
+        {
+            continue;
+        }
+        let Some(handle) = s("handle") else { continue };
+        let kind = c["caller"]["kind"].as_str().unwrap().to_owned();
+        let caller = c["caller"]["name"]
+            .as_str()
+            .or(c["caller"]["id"].as_str())
+            .unwrap()
+            .to_owned();
+        let scopes = if kind == "api" {
+            let v = secrets["api_scopes"][&caller].as_array().unwrap();
+            v.iter()
+                .map(|x| x.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            String::new()
+        };
+        out.push(Case {
+            name: s("name").unwrap(),
+            db: s("db").unwrap(),
+            handle,
+            grant_type: s("grant_type").unwrap(),
+            kind,
+            caller,
+            scopes,
+            now: c["now_unix"].as_i64().unwrap(),
+            status,
+            body: s("body").unwrap_or_default(),
+            has_row: !c["row_present_after"].is_null(),
+        });
+    }
+    out
+}
+
+/// The clients of `secrets.json`: id, whether enabled, and whether it may use refresh
+/// tokens (`AllowOfflineAccess`: the clients the fixtures' refresh tokens were issued to).
+pub fn clients() -> Vec<(String, bool, bool)> {
+    let grants = load("grants.json");
+    let offline = |id: &str| {
+        grants
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["type"] == "refresh_token" && g["client_id"] == id)
+    };
+    load("secrets.json")["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let id = c["client_id"].as_str().unwrap();
+            (id.to_owned(), c["enabled"].as_bool().unwrap(), offline(id))
+        })
+        .collect()
+}
+
+/// The `reftoken introspect` arguments for `case` (without the store).
+pub fn introspect_args(case: &Case) -> Vec<String> {
+    let mut a = vec!["introspect".to_owned()];
+    if case.kind == "api" {
+        a.extend(["--api".into(), case.caller.clone()]);
+        for s in case.scopes.split(' ') {
+            a.extend(["--scope".into(), s.to_owned()]);
+        }
+    } else {
+        a.extend(["--client".into(), case.caller.clone()]);
+    }
+    a.extend([
+        "--now".into(),
+        case.now.to_string(),
+        "--keyring".into(),
+        fixture("keyring"),
+        "--app-name".into(),
+        APP_NAME.into(),
+    ]);
+    a
+}
+
+/// The fixture database file of a case's `db`.
+pub fn db_file(db: &str) -> &'static str {
+    match db {
+        "protected" => "persisted-grants.db",
+        _ => "persisted-grants-unprotected.db",
+    }
+}
+
+/// Cases whose answer depends on IdentityServer's client configuration (a disabled and an
+/// unknown client): a store without a `Clients` table cannot know it.
+pub fn needs_client_config(case: &Case) -> bool {
+    let base = case.name.trim_start_matches("unprotected/");
+    base.starts_with("disabled_client_token/") || base.starts_with("unknown_client_token/")
+}
