@@ -1016,7 +1016,15 @@ where
 {
     move |params, caller| {
         caller.with_caller(|c| {
-            validation::introspect_handle(&params.token, params.token_type_hint, lookup, unprotect, c, now, opts)
+            validation::introspect_handle(
+                &params.token,
+                params.token_type_hint,
+                lookup,
+                unprotect,
+                c,
+                now,
+                opts,
+            )
         })
     }
 }

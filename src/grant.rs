@@ -562,7 +562,9 @@ pub struct RefreshToken {
 fn de_opt_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Instant>, D::Error> {
     match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
         None => Ok(None),
-        Some(s) => instant::parse(&s).map(Some).map_err(serde::de::Error::custom),
+        Some(s) => instant::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 
@@ -573,22 +575,32 @@ impl RefreshToken {
     pub fn from_json(text: &str) -> Result<RefreshToken, Error> {
         Error::check_len("refresh token JSON", text.len(), limits::MAX_DATA_LEN)?;
         expect_object("refresh token JSON", text)?;
-        let j: RefreshTokenJson = serde_json::from_str(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
+        let j: RefreshTokenJson =
+            serde_json::from_str(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
         let legacy = j.access_token.as_ref();
         let subject_id = j
             .subject
             .as_ref()
-            .and_then(|s| s.claims.iter().find(|c| c.claim_type == "sub").map(|c| c.value.clone()))
+            .and_then(|s| {
+                s.claims
+                    .iter()
+                    .find(|c| c.claim_type == "sub")
+                    .map(|c| c.value.clone())
+            })
             .or_else(|| legacy.and_then(|t| t.subject_id().map(str::to_owned)));
         let authorized_scopes = match j.authorized_scopes {
             Some(s) => s,
-            None => legacy.map(|t| t.scopes().map(str::to_owned).collect()).unwrap_or_default(),
+            None => legacy
+                .map(|t| t.scopes().map(str::to_owned).collect())
+                .unwrap_or_default(),
         };
         Ok(RefreshToken {
             creation_time: j.creation_time,
             lifetime: j.lifetime,
             consumed_time: j.consumed_time,
-            client_id: j.client_id.or_else(|| legacy.and_then(|t| t.client_id.clone())),
+            client_id: j
+                .client_id
+                .or_else(|| legacy.and_then(|t| t.client_id.clone())),
             subject_id,
             session_id: j.session_id,
             authorized_scopes,

@@ -250,7 +250,10 @@ fn write_response<'a>(
     if items.iter().any(|i| i.claim.0 == "active") {
         // IdentityServer's dictionary Add throws here (a 500); refuse rather than emit a
         // duplicate member.
-        return Err(Error::malformed("token", "a claim named `active` collides with the response"));
+        return Err(Error::malformed(
+            "token",
+            "a claim named `active` collides with the response",
+        ));
     }
     let start = out.len();
     out.push('{');
@@ -296,11 +299,21 @@ fn write_response<'a>(
 /// tokens, or `None` when the refresh token is not valid for this client at `now` (expired,
 /// consumed, another client's, or the client may no longer use refresh tokens as
 /// `opts.offline_access` reports).
-pub fn respond_refresh(rt: &RefreshToken, client_id: &str, now: Instant, opts: &Options<'_>) -> Result<Option<String>, Error> {
-    if rt.is_expired(now) || rt.client_id.as_deref() != Some(client_id) || rt.consumed_time.is_some() {
+pub fn respond_refresh(
+    rt: &RefreshToken,
+    client_id: &str,
+    now: Instant,
+    opts: &Options<'_>,
+) -> Result<Option<String>, Error> {
+    if rt.is_expired(now)
+        || rt.client_id.as_deref() != Some(client_id)
+        || rt.consumed_time.is_some()
+    {
         return Ok(None);
     }
-    if opts.offline_access.is_some_and(|f| !f(client_id)) || opts.client_enabled.is_some_and(|f| !f(client_id)) {
+    if opts.offline_access.is_some_and(|f| !f(client_id))
+        || opts.client_enabled.is_some_and(|f| !f(client_id))
+    {
         return Ok(None);
     }
     let Some(sub) = rt.subject_id.as_deref() else {
@@ -315,9 +328,18 @@ pub fn respond_refresh(rt: &RefreshToken, client_id: &str, now: Instant, opts: &
         ClaimRef("exp", number(iat + i64::from(rt.lifetime)), VT_INTEGER),
         ClaimRef("sub", Val::Text(sub), STRING_VALUE_TYPE),
     ];
-    claims.extend(rt.authorized_scopes.iter().map(|s| ClaimRef("scope", Val::Text(s), STRING_VALUE_TYPE)));
+    claims.extend(
+        rt.authorized_scopes
+            .iter()
+            .map(|s| ClaimRef("scope", Val::Text(s), STRING_VALUE_TYPE)),
+    );
     let mut out = String::with_capacity(256);
-    write_response(&mut out, claims, opts.version, rt.authorized_scopes.iter().map(String::as_str))?;
+    write_response(
+        &mut out,
+        claims,
+        opts.version,
+        rt.authorized_scopes.iter().map(String::as_str),
+    )?;
     Ok(Some(out))
 }
 
@@ -396,19 +418,37 @@ fn to_claims_dictionary<'a>(claims: impl Iterator<Item = ClaimRef<'a>>) -> Vec<I
         let type_hash = fold_hash(c.0);
         let hash = fnv(fnv(type_hash, c.1.as_str().as_bytes()), c.2.as_bytes());
         let duplicate = if items.len() < 64 {
-            items.iter().any(|i| i.hash == hash && same_claim(&i.claim, &c))
+            items
+                .iter()
+                .any(|i| i.hash == hash && same_claim(&i.claim, &c))
         } else {
             // Many claims: a set keeps this linear.
             let set = seen.get_or_insert_with(|| {
-                items.iter().map(|i| (fold_case(i.claim.0), i.claim.1.as_str().to_owned(), i.claim.2)).collect()
+                items
+                    .iter()
+                    .map(|i| {
+                        (
+                            fold_case(i.claim.0),
+                            i.claim.1.as_str().to_owned(),
+                            i.claim.2,
+                        )
+                    })
+                    .collect()
             });
             !set.insert((fold_case(c.0), c.1.as_str().to_owned(), c.2))
         };
         if duplicate {
             continue;
         }
-        let group = items.iter().position(|i| i.claim.0 == c.0).unwrap_or(items.len());
-        items.push(Item { claim: c, hash, group });
+        let group = items
+            .iter()
+            .position(|i| i.claim.0 == c.0)
+            .unwrap_or(items.len());
+        items.push(Item {
+            claim: c,
+            hash,
+            group,
+        });
     }
     items
 }

@@ -24,7 +24,10 @@ pub struct StoreKey {
 impl StoreKey {
     /// The empty key (used where no key was derived).
     pub const fn empty() -> Self {
-        StoreKey { buf: [0; MAX_KEY_LEN], len: 0 }
+        StoreKey {
+            buf: [0; MAX_KEY_LEN],
+            len: 0,
+        }
     }
 
     /// `s` as a store key, if it is one (1 to 64 ASCII characters).
@@ -34,7 +37,10 @@ impl StoreKey {
         }
         let mut buf = [0u8; MAX_KEY_LEN];
         buf[..s.len()].copy_from_slice(s.as_bytes());
-        Some(StoreKey { buf, len: s.len() as u8 })
+        Some(StoreKey {
+            buf,
+            len: s.len() as u8,
+        })
     }
 
     /// The key's bytes.
@@ -80,7 +86,9 @@ impl PartialEq<&str> for StoreKey {
 }
 
 /// SHA-256's initial hash value (FIPS 180-4, 5.3.3).
-const H256: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+const H256: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
 
 /// SHA-256 of `a || b || c`. Inputs that pad into two blocks (the usual handle and grant
 /// type) are padded here on the stack and compressed directly, skipping the streaming
@@ -88,7 +96,12 @@ const H256: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e52
 fn sha256_of_parts(a: &[u8], b: &[u8], c: &[u8]) -> [u8; 32] {
     let total = a.len() + b.len() + c.len();
     if total + 9 > 128 {
-        return Sha256::new().chain_update(a).chain_update(b).chain_update(c).finalize().into();
+        return Sha256::new()
+            .chain_update(a)
+            .chain_update(b)
+            .chain_update(c)
+            .finalize()
+            .into();
     }
     let mut blocks = [[0u8; 64]; 2];
     let n = if total + 9 <= 64 { 1 } else { 2 };
@@ -148,7 +161,10 @@ pub fn store_key(handle: &str, grant_type: &str) -> Result<StoreKey, Error> {
             .encode_slice(digest, &mut buf)
             .expect("44 bytes fit in 64"),
     };
-    Ok(StoreKey { buf, len: len as u8 })
+    Ok(StoreKey {
+        buf,
+        len: len as u8,
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod dataprotection;
+pub mod endpoint;
 pub mod error;
 pub mod ffi;
 pub mod grant;
@@ -24,14 +25,13 @@ pub mod handle;
 pub mod instant;
 pub mod introspection;
 pub mod json;
+pub mod jwt;
 pub mod key;
 pub mod limits;
+pub mod revocation;
 mod rng;
+pub mod secret;
 pub mod validation;
 pub mod validator;
-pub mod secret;
-pub mod endpoint;
-pub mod jwt;
-pub mod revocation;
 
 pub use error::Error;

@@ -112,7 +112,11 @@ where
 pub use crate::endpoint::TokenTypeHint;
 
 /// Looks `handle` up as a refresh token and reads it.
-pub fn find_refresh_token<F>(handle: &str, lookup: F, unprotect: Option<&dyn Unprotect>) -> Result<Option<RefreshToken>, Error>
+pub fn find_refresh_token<F>(
+    handle: &str,
+    lookup: F,
+    unprotect: Option<&dyn Unprotect>,
+) -> Result<Option<RefreshToken>, Error>
 where
     F: FnOnce(&str) -> Result<Option<StoredGrant>, Error>,
 {
@@ -121,13 +125,18 @@ where
     }
     let k = key::store_key(handle, key::REFRESH_TOKEN)?;
     Ok(match lookup(&k)? {
-        Some(row) if row.grant_type == key::REFRESH_TOKEN => read_grant_json(&row.data, unprotect).ok().and_then(|json| RefreshToken::from_json(&json).ok()),
+        Some(row) if row.grant_type == key::REFRESH_TOKEN => read_grant_json(&row.data, unprotect)
+            .ok()
+            .and_then(|json| RefreshToken::from_json(&json).ok()),
         _ => None,
     })
 }
 
 /// The JSON payload of a `Data` column, unprotected with `unprotect` when needed.
-pub fn read_grant_json(data: &str, unprotect: Option<&dyn Unprotect>) -> Result<Zeroizing<String>, Error> {
+pub fn read_grant_json(
+    data: &str,
+    unprotect: Option<&dyn Unprotect>,
+) -> Result<Zeroizing<String>, Error> {
     match grant::open_data(data)? {
         DataPayload::Plain(json) => Ok(Zeroizing::new(json)),
         DataPayload::Protected(p) => unprotect.ok_or(Error::DataProtected)?.unprotect_grant(&p),

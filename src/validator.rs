@@ -58,7 +58,10 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions { capacity: 10_000, ttl_seconds: 60 }
+        CacheOptions {
+            capacity: 10_000,
+            ttl_seconds: 60,
+        }
     }
 }
 
@@ -120,7 +123,14 @@ impl<L: Lookup> Validator<L> {
                     // An expired token is not worth keeping: it is inactive for everyone.
                     // Nor is a row read before an eviction of its key that ran meanwhile.
                     if now <= until && self.fence.unchanged(&key, &stamp) {
-                        cache.insert(key, Entry { token: token.clone(), until, stored_ns: stamp.at_ns });
+                        cache.insert(
+                            key,
+                            Entry {
+                                token: token.clone(),
+                                until,
+                                stored_ns: stamp.at_ns,
+                            },
+                        );
                         if !self.fence.unchanged(&key, &stamp) {
                             cache.remove(&key);
                         }
@@ -135,14 +145,22 @@ impl<L: Lookup> Validator<L> {
     /// A client caller may also introspect its own refresh tokens: when the handle is no
     /// reference token active for it, the refresh token under the handle is tried (not
     /// cached), as IdentityServer does without a `token_type_hint`.
-    pub fn introspect(&self, handle: &str, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> Result<String, Error> {
+    pub fn introspect(
+        &self,
+        handle: &str,
+        caller: &Caller<'_>,
+        now: Instant,
+        opts: &Options<'_>,
+    ) -> Result<String, Error> {
         let body = match self.find(handle, now)? {
             Found::Token(t) => introspection::respond(&t, caller, now, opts)?,
             Found::NotFound(_) => INACTIVE.to_owned(),
         };
         if let (Caller::Client { id }, true) = (caller, body == INACTIVE) {
             let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
-            if let Some(rt) = validation::find_refresh_token(handle, |k| self.lookup.lookup(k), unprotect)? {
+            if let Some(rt) =
+                validation::find_refresh_token(handle, |k| self.lookup.lookup(k), unprotect)?
+            {
                 if let Some(refresh) = introspection::respond_refresh(&rt, id, now, opts)? {
                     return Ok(refresh);
                 }
@@ -152,7 +170,13 @@ impl<L: Lookup> Validator<L> {
     }
 
     /// Whether `handle` is active for `caller`, with the token when it was found.
-    pub fn validate(&self, handle: &str, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> Result<Option<(Arc<Token>, bool)>, Error> {
+    pub fn validate(
+        &self,
+        handle: &str,
+        caller: &Caller<'_>,
+        now: Instant,
+        opts: &Options<'_>,
+    ) -> Result<Option<(Arc<Token>, bool)>, Error> {
         Ok(match self.find(handle, now)? {
             Found::Token(t) => {
                 let active = introspection::evaluate(&t, caller, now, opts).active();
@@ -165,8 +189,12 @@ impl<L: Lookup> Validator<L> {
     /// Forgets the token stored under `key` (a store key, as revocation paths know it).
     /// Returns whether an entry was there.
     pub fn evict(&self, key: &str) -> bool {
-        let Some(cache) = &self.cache else { return false };
-        let Some(k) = StoreKey::from_str_checked(key) else { return false };
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let Some(k) = StoreKey::from_str_checked(key) else {
+            return false;
+        };
         self.fence.note_evict(&k);
         cache.remove(&k).is_some()
     }
@@ -216,72 +244,168 @@ mod tests {
             client_id: Some("c1".into()),
             creation_time: Instant::from_unix_seconds(created),
             lifetime,
-            claims: vec![Claim::new("client_id", "c1"), Claim::new("scope", "api1.read")],
+            claims: vec![
+                Claim::new("client_id", "c1"),
+                Claim::new("scope", "api1.read"),
+            ],
             ..Token::default()
         };
-        let key = crate::key::store_key(&handle, "reference_token").unwrap().to_string();
-        let row = StoredGrant { grant_type: "reference_token".into(), data: grant::seal_data(&t.to_json(), false) };
+        let key = crate::key::store_key(&handle, "reference_token")
+            .unwrap()
+            .to_string();
+        let row = StoredGrant {
+            grant_type: "reference_token".into(),
+            data: grant::seal_data(&t.to_json(), false),
+        };
         store.rows.lock().unwrap().insert(key, row);
         handle
     }
 
     #[test]
     fn caches_until_expiry_ttl_or_eviction() {
-        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
-        let v = Validator::new(store.clone(), None, CacheOptions { capacity: 100, ttl_seconds: 30 });
+        let store = Arc::new(Store {
+            rows: Mutex::new(HashMap::new()),
+            lookups: AtomicUsize::new(0),
+        });
+        let v = Validator::new(
+            store.clone(),
+            None,
+            CacheOptions {
+                capacity: 100,
+                ttl_seconds: 30,
+            },
+        );
         let scopes = ["api1.read"];
-        let api = Caller::Api { name: "api1", scopes: &scopes };
+        let api = Caller::Api {
+            name: "api1",
+            scopes: &scopes,
+        };
         let o = Options::default();
         let h = issue(&store, 1000, 100);
         let t0 = Instant::from_unix_seconds(1000);
         assert!(v.validate(&h, &api, t0, &o).unwrap().unwrap().1);
-        assert!(v.validate(&h, &api, t0.add_seconds(10), &o).unwrap().unwrap().1);
-        assert_eq!(store.lookups.load(Ordering::SeqCst), 1, "second call served from the cache");
+        assert!(
+            v.validate(&h, &api, t0.add_seconds(10), &o)
+                .unwrap()
+                .unwrap()
+                .1
+        );
+        assert_eq!(
+            store.lookups.load(Ordering::SeqCst),
+            1,
+            "second call served from the cache"
+        );
         // Past the cache TTL the store is asked again.
-        assert!(v.validate(&h, &api, t0.add_seconds(31), &o).unwrap().unwrap().1);
+        assert!(
+            v.validate(&h, &api, t0.add_seconds(31), &o)
+                .unwrap()
+                .unwrap()
+                .1
+        );
         assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
         // Revocation: the row is deleted; the cached entry still serves until evicted.
         let key = crate::key::store_key(&h, "reference_token").unwrap();
         store.rows.lock().unwrap().clear();
-        assert!(v.validate(&h, &api, t0.add_seconds(32), &o).unwrap().is_some());
+        assert!(
+            v.validate(&h, &api, t0.add_seconds(32), &o)
+                .unwrap()
+                .is_some()
+        );
         assert!(v.evict(&key));
         assert!(!v.evict(&key));
-        assert!(v.validate(&h, &api, t0.add_seconds(33), &o).unwrap().is_none());
+        assert!(
+            v.validate(&h, &api, t0.add_seconds(33), &o)
+                .unwrap()
+                .is_none()
+        );
         // Never past the token's own expiry, whatever the TTL.
         let h2 = issue(&store, 1000, 5);
-        let v2 = Validator::new(store.clone(), None, CacheOptions { capacity: 100, ttl_seconds: 3600 });
+        let v2 = Validator::new(
+            store.clone(),
+            None,
+            CacheOptions {
+                capacity: 100,
+                ttl_seconds: 3600,
+            },
+        );
         assert!(v2.validate(&h2, &api, t0, &o).unwrap().unwrap().1);
-        let (_, active) = v2.validate(&h2, &api, t0.add_seconds(6), &o).unwrap().unwrap();
+        let (_, active) = v2
+            .validate(&h2, &api, t0.add_seconds(6), &o)
+            .unwrap()
+            .unwrap();
         assert!(!active);
         assert_eq!(v2.cached(), 0, "expired entries are dropped");
     }
 
     #[test]
     fn clients_fall_back_to_their_refresh_tokens() {
-        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
+        let store = Arc::new(Store {
+            rows: Mutex::new(HashMap::new()),
+            lookups: AtomicUsize::new(0),
+        });
         let handle = format!("{}-1", "AB".repeat(32));
         let rt = r#"{"CreationTime":"2025-03-01T11:55:00Z","Lifetime":600,"Subject":{"Claims":[{"Type":"sub","Value":"alice"}]},"Version":5,"ClientId":"ropc","AuthorizedScopes":["api1.read","offline_access"]}"#;
-        let key = crate::key::store_key(&handle, "refresh_token").unwrap().to_string();
-        store.rows.lock().unwrap().insert(key, StoredGrant { grant_type: "refresh_token".into(), data: grant::seal_data(rt, false) });
+        let key = crate::key::store_key(&handle, "refresh_token")
+            .unwrap()
+            .to_string();
+        store.rows.lock().unwrap().insert(
+            key,
+            StoredGrant {
+                grant_type: "refresh_token".into(),
+                data: grant::seal_data(rt, false),
+            },
+        );
         let v = Validator::new(store.clone(), None, CacheOptions::default());
         let now = crate::instant::parse("2025-03-01T12:00:00Z").unwrap();
         let o = Options::default();
         assert_eq!(
-            v.introspect(&handle, &Caller::Client { id: "ropc" }, now, &o).unwrap(),
+            v.introspect(&handle, &Caller::Client { id: "ropc" }, now, &o)
+                .unwrap(),
             r#"{"client_id":"ropc","token_type":"refresh_token","iat":1740830100,"exp":1740830700,"sub":"alice","active":true,"scope":"api1.read offline_access"}"#
         );
-        assert_eq!(v.introspect(&handle, &Caller::Client { id: "other" }, now, &o).unwrap(), INACTIVE);
+        assert_eq!(
+            v.introspect(&handle, &Caller::Client { id: "other" }, now, &o)
+                .unwrap(),
+            INACTIVE
+        );
         let scopes = ["api1.read"];
-        assert_eq!(v.introspect(&handle, &Caller::Api { name: "api1", scopes: &scopes }, now, &o).unwrap(), INACTIVE);
-        assert_eq!(v.introspect(&handle, &Caller::Client { id: "ropc" }, now.add_seconds(601), &o).unwrap(), INACTIVE);
+        assert_eq!(
+            v.introspect(
+                &handle,
+                &Caller::Api {
+                    name: "api1",
+                    scopes: &scopes
+                },
+                now,
+                &o
+            )
+            .unwrap(),
+            INACTIVE
+        );
+        assert_eq!(
+            v.introspect(
+                &handle,
+                &Caller::Client { id: "ropc" },
+                now.add_seconds(601),
+                &o
+            )
+            .unwrap(),
+            INACTIVE
+        );
     }
 
     #[test]
     fn malformed_handles_never_reach_the_store() {
-        let store = Arc::new(Store { rows: Mutex::new(HashMap::new()), lookups: AtomicUsize::new(0) });
+        let store = Arc::new(Store {
+            rows: Mutex::new(HashMap::new()),
+            lookups: AtomicUsize::new(0),
+        });
         let v = Validator::new(store.clone(), None, CacheOptions::default());
         for h in ["", "a.b.c", "with space", &"A".repeat(101)] {
-            assert!(matches!(v.find(h, Instant(0)).unwrap(), Found::NotFound(NotFound::Malformed)));
+            assert!(matches!(
+                v.find(h, Instant(0)).unwrap(),
+                Found::NotFound(NotFound::Malformed)
+            ));
         }
         assert_eq!(store.lookups.load(Ordering::SeqCst), 0);
     }

@@ -237,9 +237,19 @@ fn percent_decode(s: &str) -> String {
 #[test]
 fn the_c_harness_case_list_matches_the_json_fixtures() {
     let cases = load("introspection.json");
-    let by_name: HashMap<&str, &Value> = cases.as_array().unwrap().iter().map(|c| (s(&c["name"]).unwrap(), c)).collect();
+    let by_name: HashMap<&str, &Value> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (s(&c["name"]).unwrap(), c))
+        .collect();
     let grants = load("grants.json");
-    let data: HashSet<&str> = grants.as_array().unwrap().iter().filter_map(|g| s(&g["data"])).collect();
+    let data: HashSet<&str> = grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| s(&g["data"]))
+        .collect();
     let tsv = std::fs::read_to_string(fixtures().join("introspection-cases.tsv")).unwrap();
     let mut n = 0;
     for line in tsv.lines().filter(|l| !l.starts_with('#')) {
@@ -251,7 +261,11 @@ fn the_c_harness_case_list_matches_the_json_fixtures() {
         if f[5] == "200" {
             assert_eq!(f[7], s(&c["body"]).unwrap(), "{}", f[0]);
         }
-        assert!(data.contains(f[6]), "{}: Data column not among the stored rows", f[0]);
+        assert!(
+            data.contains(f[6]),
+            "{}: Data column not among the stored rows",
+            f[0]
+        );
         n += 1;
     }
     assert!(n >= 150, "{n}");

@@ -2,7 +2,9 @@
 
 #[test]
 fn every_function_struct_and_constant_in_the_header_is_documented() {
-    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/reftoken.h")).unwrap();
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/reftoken.h"))
+            .unwrap();
     let lines: Vec<&str> = header.lines().collect();
     let mut undocumented = Vec::new();
     let mut items = 0;

@@ -8,11 +8,17 @@ use base64::Engine;
 use proptest::prelude::*;
 use reftoken::grant::{self, Claim, Token};
 use reftoken::instant::{self, Instant};
-use reftoken::introspection::{self, Caller, Options, VT_BOOLEAN, VT_DOUBLE, VT_INTEGER, VT_INTEGER64, VT_JSON};
+use reftoken::introspection::{
+    self, Caller, Options, VT_BOOLEAN, VT_DOUBLE, VT_INTEGER, VT_INTEGER64, VT_JSON,
+};
 use reftoken::{json, key};
 
 fn sha256sum(input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum (coreutils) is needed for this test");
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum (coreutils) is needed for this test");
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     hex::decode(&String::from_utf8(out.stdout).unwrap()[..64]).unwrap()
@@ -30,9 +36,28 @@ fn value_type() -> impl Strategy<Value = Option<String>> {
 }
 
 fn claim() -> impl Strategy<Value = Claim> {
-    let claim_type = prop_oneof![Just("sub".to_owned()), Just("scope".to_owned()), Just("role".to_owned()), Just("Role".to_owned()), Just("aud".to_owned()), "[a-z_]{1,8}", ".{0,6}"];
-    let value = prop_oneof!["[0-9]{1,12}", "-?[0-9]{1,3}\\.[0-9]{1,3}", Just("true".to_owned()), Just("{\"a\":[1,2]}".to_owned()), Just("api1.read".to_owned()), ".{0,12}"];
-    (claim_type, value, value_type()).prop_map(|(t, v, vt)| Claim { claim_type: t, value: v, value_type: vt })
+    let claim_type = prop_oneof![
+        Just("sub".to_owned()),
+        Just("scope".to_owned()),
+        Just("role".to_owned()),
+        Just("Role".to_owned()),
+        Just("aud".to_owned()),
+        "[a-z_]{1,8}",
+        ".{0,6}"
+    ];
+    let value = prop_oneof![
+        "[0-9]{1,12}",
+        "-?[0-9]{1,3}\\.[0-9]{1,3}",
+        Just("true".to_owned()),
+        Just("{\"a\":[1,2]}".to_owned()),
+        Just("api1.read".to_owned()),
+        ".{0,12}"
+    ];
+    (claim_type, value, value_type()).prop_map(|(t, v, vt)| Claim {
+        claim_type: t,
+        value: v,
+        value_type: vt,
+    })
 }
 
 fn token() -> impl Strategy<Value = Token> {
@@ -44,16 +69,18 @@ fn token() -> impl Strategy<Value = Token> {
         0u32..10_000_000,
         proptest::option::of(".{0,10}"),
     )
-        .prop_map(|(claims, audiences, lifetime, secs, frac, description)| Token {
-            claims,
-            audiences,
-            lifetime,
-            issuer: Some("https://idp".into()),
-            client_id: Some("client1".into()),
-            creation_time: Instant(secs * 10_000_000 + i64::from(frac)),
-            description,
-            ..Token::default()
-        })
+        .prop_map(
+            |(claims, audiences, lifetime, secs, frac, description)| Token {
+                claims,
+                audiences,
+                lifetime,
+                issuer: Some("https://idp".into()),
+                client_id: Some("client1".into()),
+                creation_time: Instant(secs * 10_000_000 + i64::from(frac)),
+                description,
+                ..Token::default()
+            },
+        )
 }
 
 proptest! {

@@ -4,14 +4,14 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
 use super::{
     Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
 };
+use crate::dataprotection::KeyRing;
 use crate::grant::{self, Claim, Token};
 use crate::instant::Instant;
-use super::keyring_fns::reftoken_keyring;
-use crate::dataprotection::KeyRing;
 use crate::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
 use crate::validation::{self, Unprotect};
 use crate::{Error, json, key};
@@ -43,7 +43,10 @@ pub struct reftoken_str {
 
 impl reftoken_str {
     pub(crate) fn empty() -> Self {
-        reftoken_str { ptr: std::ptr::null(), len: 0 }
+        reftoken_str {
+            ptr: std::ptr::null(),
+            len: 0,
+        }
     }
 
     fn from_str(s: Option<&str>) -> Self {
@@ -201,7 +204,10 @@ pub unsafe extern "C" fn reftoken_grant_parse_protected(
         let text = try_str!(data, data_len);
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
-        let token = try_core!(validation::read_token(text, ring.map(|r| &**r as &dyn Unprotect)));
+        let token = try_core!(validation::read_token(
+            text,
+            ring.map(|r| &**r as &dyn Unprotect)
+        ));
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
@@ -230,7 +236,11 @@ pub unsafe extern "C" fn reftoken_grant_data_protected(
         let ring = try_ref!(Arc<KeyRing>, keyring);
         check_null!(out_len);
         let json = zeroize::Zeroizing::new(token.to_json());
-        let payload = try_core!(ring.protect_str(&[grant::DATA_PROTECTION_PURPOSE], &json, Instant::from_unix_seconds(now)));
+        let payload = try_core!(ring.protect_str(
+            &[grant::DATA_PROTECTION_PURPOSE],
+            &json,
+            Instant::from_unix_seconds(now)
+        ));
         let data = grant::seal_data(&payload, true);
         // SAFETY: caller's buffer contract.
         unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
@@ -592,20 +602,30 @@ pub(crate) unsafe fn with_caller<R>(
             )));
         }
     };
-    type Callback = (unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> bool, *mut c_void);
+    type Callback = (
+        unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> bool,
+        *mut c_void,
+    );
     let ask = |callback: Option<Callback>, id: &str| match callback {
         // SAFETY: the C caller supplied this callback and context for exactly this use.
         Some((f, ctx)) => unsafe { f(ctx, id.as_ptr().cast(), id.len()) },
         None => true,
     };
     let enabled = o.and_then(|o| o.client_enabled.map(|f| (f, o.client_enabled_ctx)));
-    let offline = o.and_then(|o| o.client_offline_access.map(|f| (f, o.client_offline_access_ctx)));
+    let offline = o.and_then(|o| {
+        o.client_offline_access
+            .map(|f| (f, o.client_offline_access_ctx))
+    });
     let check_enabled = move |id: &str| ask(enabled, id);
     let check_offline = move |id: &str| ask(offline, id);
     let opts = Options {
         version,
-        client_enabled: enabled.is_some().then_some(&check_enabled as &dyn Fn(&str) -> bool),
-        offline_access: offline.is_some().then_some(&check_offline as &dyn Fn(&str) -> bool),
+        client_enabled: enabled
+            .is_some()
+            .then_some(&check_enabled as &dyn Fn(&str) -> bool),
+        offline_access: offline
+            .is_some()
+            .then_some(&check_offline as &dyn Fn(&str) -> bool),
     };
     Ok(with(&args.caller(), &opts))
 }
@@ -666,7 +686,10 @@ pub unsafe extern "C" fn reftoken_introspect_data(
         check_null!(out_len);
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
-        let token = try_core!(validation::read_token(text, ring.map(|r| &**r as &dyn Unprotect)));
+        let token = try_core!(validation::read_token(
+            text,
+            ring.map(|r| &**r as &dyn Unprotect)
+        ));
         // SAFETY: forwarded pointer contracts.
         let body = match unsafe {
             with_caller(caller, options, |c, o| {

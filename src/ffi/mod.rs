@@ -19,16 +19,16 @@ mod core_fns;
 mod endpoint_fns;
 mod grant_fns;
 mod keyring_fns;
-mod validator_fns;
 mod revocation_fns;
+mod validator_fns;
 
 pub use core_fns::*;
 pub use endpoint_fns::*;
 pub use grant_fns::*;
 #[allow(unused_imports)]
 pub use keyring_fns::*;
-pub use validator_fns::*;
 pub use revocation_fns::*;
+pub use validator_fns::*;
 
 /// The version of the C ABI this header describes. It changes when a function's signature
 /// or meaning changes or a struct's layout changes (bindings refuse to load another version);

@@ -3,17 +3,21 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use super::grant_fns::{reftoken_caller, reftoken_grant, reftoken_options, reftoken_verdict, verdict_to_c, with_caller};
+use super::grant_fns::{
+    reftoken_caller, reftoken_grant, reftoken_options, reftoken_verdict, verdict_to_c, with_caller,
+};
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
-use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out};
+use super::{
+    Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
+};
+use crate::Error;
 use crate::dataprotection::KeyRing;
 use crate::grant::Token;
 use crate::instant::Instant;
 use crate::introspection;
 use crate::validation::StoredGrant;
 use crate::validator::{CacheOptions, Found, Lookup, Validator};
-use crate::Error;
 
 /// Where a lookup callback puts the row it found. Valid only during the callback.
 pub struct reftoken_row {
@@ -26,7 +30,14 @@ pub struct reftoken_row {
 /// `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
 /// is unreachable) ends the validation with that status. It may be called from several
 /// threads at once, one call per thread, and must not call back into the same validator.
-pub type reftoken_lookup_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const c_char, key_len: usize, row: *mut reftoken_row) -> reftoken_status>;
+pub type reftoken_lookup_fn = Option<
+    unsafe extern "C" fn(
+        ctx: *mut c_void,
+        key: *const c_char,
+        key_len: usize,
+        row: *mut reftoken_row,
+    ) -> reftoken_status,
+>;
 
 /// Stores the row a lookup callback found: its `Type` and `Data` columns, copied. Call it at
 /// most once per callback, from inside the callback.
@@ -45,16 +56,28 @@ pub unsafe extern "C" fn reftoken_row_set(
         check_null!(row);
         let t = try_str!(grant_type, grant_type_len);
         let d = try_str!(data, data_len);
-        try_core!(Error::check_len("Data column", d.len(), crate::limits::MAX_DATA_LEN));
+        try_core!(Error::check_len(
+            "Data column",
+            d.len(),
+            crate::limits::MAX_DATA_LEN
+        ));
         // SAFETY: `row` is the slot the library passed to the callback, alive for its duration.
         let slot = unsafe { &mut *row.cast::<Option<StoredGrant>>() };
-        *slot = Some(StoredGrant { grant_type: t.to_owned(), data: d.to_owned() });
+        *slot = Some(StoredGrant {
+            grant_type: t.to_owned(),
+            data: d.to_owned(),
+        });
         REFTOKEN_OK
     })
 }
 
 pub(crate) struct CLookup {
-    f: unsafe extern "C" fn(*mut c_void, *const c_char, usize, *mut reftoken_row) -> reftoken_status,
+    f: unsafe extern "C" fn(
+        *mut c_void,
+        *const c_char,
+        usize,
+        *mut reftoken_row,
+    ) -> reftoken_status,
     ctx: *mut c_void,
 }
 
@@ -69,7 +92,14 @@ impl Lookup for CLookup {
         let mut slot: Option<StoredGrant> = None;
         // SAFETY: the callback and context come from the caller for exactly this use; the
         // slot outlives the call.
-        let status = unsafe { (self.f)(self.ctx, key.as_ptr().cast(), key.len(), (&mut slot as *mut Option<StoredGrant>).cast()) };
+        let status = unsafe {
+            (self.f)(
+                self.ctx,
+                key.as_ptr().cast(),
+                key.len(),
+                (&mut slot as *mut Option<StoredGrant>).cast(),
+            )
+        };
         match status {
             REFTOKEN_OK if slot.is_some() => Ok(slot),
             REFTOKEN_OK | REFTOKEN_NOT_FOUND => Ok(None),
@@ -120,7 +150,14 @@ pub unsafe extern "C" fn reftoken_validator_new(
         }
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) }.cloned();
-        let v = Validator::new(CLookup { f, ctx: lookup_ctx }, ring, CacheOptions { capacity: cache_capacity, ttl_seconds: cache_ttl });
+        let v = Validator::new(
+            CLookup { f, ctx: lookup_ctx },
+            ring,
+            CacheOptions {
+                capacity: cache_capacity,
+                ttl_seconds: cache_ttl,
+            },
+        );
         // SAFETY: checked non-null.
         unsafe { *out = v.into_c() };
         REFTOKEN_OK
@@ -165,7 +202,8 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
         check_null!(out_len);
         let now = Instant::from_unix_seconds(now);
         // SAFETY: forwarded pointer contracts.
-        let body = match unsafe { with_caller(caller, options, |c, o| v.introspect(h, c, now, o)) } {
+        let body = match unsafe { with_caller(caller, options, |c, o| v.introspect(h, c, now, o)) }
+        {
             Ok(r) => try_core!(r),
             Err(status) => return status,
         };
@@ -216,7 +254,11 @@ pub unsafe extern "C" fn reftoken_validator_validate(
             }
         };
         // SAFETY: forwarded pointer contracts.
-        let verdict = match unsafe { with_caller(caller, options, |c, o| introspection::evaluate(&token, c, now, o)) } {
+        let verdict = match unsafe {
+            with_caller(caller, options, |c, o| {
+                introspection::evaluate(&token, c, now, o)
+            })
+        } {
             Ok(v) => v,
             Err(status) => return status,
         };
@@ -252,7 +294,11 @@ fn verdict_unknown() -> reftoken_verdict {
 /// notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
 /// there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reftoken_validator_evict(validator: *const reftoken_validator, key: *const c_char, key_len: usize) -> reftoken_status {
+pub unsafe extern "C" fn reftoken_validator_evict(
+    validator: *const reftoken_validator,
+    key: *const c_char,
+    key_len: usize,
+) -> reftoken_status {
     ffi_boundary("reftoken_validator_evict", || {
         let v = try_ref!(Validator<CLookup>, validator);
         let k = try_str!(key, key_len);
@@ -263,7 +309,9 @@ pub unsafe extern "C" fn reftoken_validator_evict(validator: *const reftoken_val
 
 /// Forgets every cached token. Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn reftoken_validator_clear(validator: *const reftoken_validator) -> reftoken_status {
+pub unsafe extern "C" fn reftoken_validator_clear(
+    validator: *const reftoken_validator,
+) -> reftoken_status {
     ffi_boundary("reftoken_validator_clear", || {
         let v = try_ref!(Validator<CLookup>, validator);
         v.clear();
