@@ -609,19 +609,6 @@ typedef struct reftoken_verdict {
 } reftoken_verdict;
 
 /**
- * Fetches the `PersistedGrants` row stored under `key` (a store key, `key_len` bytes, not
- * NUL-terminated). When there is a row, the callback calls `reftoken_row_set` with its
- * `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
- * `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
- * is unreachable) ends the validation with that status. It may be called from several
- * threads at once, one call per thread, and must not call back into the same validator.
- */
-typedef reftoken_status (*reftoken_lookup_fn)(void *ctx,
-                                              const char *key,
-                                              size_t key_len,
-                                              struct reftoken_row *row);
-
-/**
  * A listener's counters, from `reftoken_revocation_listener_stats`.
  */
 typedef struct reftoken_revocation_stats {
@@ -651,6 +638,19 @@ typedef struct reftoken_revocation_stats {
    */
   bool listening;
 } reftoken_revocation_stats;
+
+/**
+ * Fetches the `PersistedGrants` row stored under `key` (a store key, `key_len` bytes, not
+ * NUL-terminated). When there is a row, the callback calls `reftoken_row_set` with its
+ * `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
+ * `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
+ * is unreachable) ends the validation with that status. It may be called from several
+ * threads at once, one call per thread, and must not call back into the same validator.
+ */
+typedef reftoken_status (*reftoken_lookup_fn)(void *ctx,
+                                              const char *key,
+                                              size_t key_len,
+                                              struct reftoken_row *row);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1316,104 +1316,6 @@ reftoken_status reftoken_unprotect_bytes(const struct reftoken_keyring *keyring,
                                          size_t *out_len);
 
 /**
- * Stores the row a lookup callback found: its `Type` and `Data` columns, copied. Call it at
- * most once per callback, from inside the callback.
- *
- * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
- * `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
- */
-reftoken_status reftoken_row_set(struct reftoken_row *row,
-                                 const char *grant_type,
-                                 size_t grant_type_len,
-                                 const char *data,
-                                 size_t data_len);
-
-/**
- * Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
- * `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
- * protected; the validator keeps its own reference, so the caller may free its key ring
- * at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
- * longest an entry is served, in seconds, however long its token lives (a bound on how
- * long a revoked token keeps validating on a node not told to evict it). Entries never
- * outlive their token. Free with `reftoken_validator_free`.
- *
- * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` (`lookup` or `out`) or
- * `REFTOKEN_INVALID_ARGUMENT` (negative TTL).
- */
-reftoken_status reftoken_validator_new(reftoken_lookup_fn lookup,
-                                       void *lookup_ctx,
-                                       const struct reftoken_keyring *keyring,
-                                       size_t cache_capacity,
-                                       int64_t cache_ttl,
-                                       struct reftoken_validator **out);
-
-/**
- * Frees a validator and its cache. NULL is ignored. No call may be using it.
- */
-void reftoken_validator_free(struct reftoken_validator *validator);
-
-/**
- * The introspection response IdentityServer's endpoint would return to `caller` for the
- * presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
- * (refused before any lookup), handles not in the store, rows of another type or that
- * cannot be read, and tokens inactive for the caller; else the full response. A client
- * caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
- * may be NULL.
- *
- * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
- * `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
- * answer for either); `REFTOKEN_BUFFER_TOO_SMALL`; or the status the lookup callback
- * returned. Thread-safe.
- */
-reftoken_status reftoken_validator_introspect(const struct reftoken_validator *validator,
-                                              const char *handle,
-                                              size_t handle_len,
-                                              const struct reftoken_caller *caller,
-                                              int64_t now,
-                                              const struct reftoken_options *options,
-                                              char *out,
-                                              size_t out_cap,
-                                              size_t *out_len);
-
-/**
- * Decides whether the presented `handle` is active for `caller` at `now` without building
- * JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
- * to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
- * receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
- * NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
- *
- * Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
- * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
- */
-reftoken_status reftoken_validator_validate(const struct reftoken_validator *validator,
-                                            const char *handle,
-                                            size_t handle_len,
-                                            const struct reftoken_caller *caller,
-                                            int64_t now,
-                                            const struct reftoken_options *options,
-                                            struct reftoken_grant **out_grant,
-                                            struct reftoken_verdict *out);
-
-/**
- * Forgets the cached token stored under `key` (its store key: revocation paths and store
- * notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
- * there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
- */
-reftoken_status reftoken_validator_evict(const struct reftoken_validator *validator,
-                                         const char *key,
-                                         size_t key_len);
-
-/**
- * Forgets every cached token. Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`.
- */
-reftoken_status reftoken_validator_clear(const struct reftoken_validator *validator);
-
-/**
- * The number of tokens the validator's cache holds; 0 for NULL.
- */
-size_t reftoken_validator_cached(const struct reftoken_validator *validator);
-
-/**
  * Starts a listener that `LISTEN`s on `channel` of the PostgreSQL database at `url` (a
  * `postgresql://` URL or a `key=value` connection string; the database that holds
  * `PersistedGrants` with the triggers of `migrations/postgres/`) and evicts every store key
@@ -1515,6 +1417,104 @@ reftoken_status reftoken_revocation_publish_redis(const char *url,
                                                   const char *key,
                                                   size_t key_len,
                                                   uint64_t *out_receivers);
+
+/**
+ * Stores the row a lookup callback found: its `Type` and `Data` columns, copied. Call it at
+ * most once per callback, from inside the callback.
+ *
+ * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
+ * `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
+ */
+reftoken_status reftoken_row_set(struct reftoken_row *row,
+                                 const char *grant_type,
+                                 size_t grant_type_len,
+                                 const char *data,
+                                 size_t data_len);
+
+/**
+ * Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
+ * `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
+ * protected; the validator keeps its own reference, so the caller may free its key ring
+ * at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
+ * longest an entry is served, in seconds, however long its token lives (a bound on how
+ * long a revoked token keeps validating on a node not told to evict it). Entries never
+ * outlive their token. Free with `reftoken_validator_free`.
+ *
+ * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` (`lookup` or `out`) or
+ * `REFTOKEN_INVALID_ARGUMENT` (negative TTL).
+ */
+reftoken_status reftoken_validator_new(reftoken_lookup_fn lookup,
+                                       void *lookup_ctx,
+                                       const struct reftoken_keyring *keyring,
+                                       size_t cache_capacity,
+                                       int64_t cache_ttl,
+                                       struct reftoken_validator **out);
+
+/**
+ * Frees a validator and its cache. NULL is ignored. No call may be using it.
+ */
+void reftoken_validator_free(struct reftoken_validator *validator);
+
+/**
+ * The introspection response IdentityServer's endpoint would return to `caller` for the
+ * presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
+ * (refused before any lookup), handles not in the store, rows of another type or that
+ * cannot be read, and tokens inactive for the caller; else the full response. A client
+ * caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
+ * may be NULL.
+ *
+ * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
+ * `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
+ * answer for either); `REFTOKEN_BUFFER_TOO_SMALL`; or the status the lookup callback
+ * returned. Thread-safe.
+ */
+reftoken_status reftoken_validator_introspect(const struct reftoken_validator *validator,
+                                              const char *handle,
+                                              size_t handle_len,
+                                              const struct reftoken_caller *caller,
+                                              int64_t now,
+                                              const struct reftoken_options *options,
+                                              char *out,
+                                              size_t out_cap,
+                                              size_t *out_len);
+
+/**
+ * Decides whether the presented `handle` is active for `caller` at `now` without building
+ * JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
+ * to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
+ * receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
+ * NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
+ *
+ * Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
+ * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
+ */
+reftoken_status reftoken_validator_validate(const struct reftoken_validator *validator,
+                                            const char *handle,
+                                            size_t handle_len,
+                                            const struct reftoken_caller *caller,
+                                            int64_t now,
+                                            const struct reftoken_options *options,
+                                            struct reftoken_grant **out_grant,
+                                            struct reftoken_verdict *out);
+
+/**
+ * Forgets the cached token stored under `key` (its store key: revocation paths and store
+ * notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
+ * there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
+ */
+reftoken_status reftoken_validator_evict(const struct reftoken_validator *validator,
+                                         const char *key,
+                                         size_t key_len);
+
+/**
+ * Forgets every cached token. Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`.
+ */
+reftoken_status reftoken_validator_clear(const struct reftoken_validator *validator);
+
+/**
+ * The number of tokens the validator's cache holds; 0 for NULL.
+ */
+size_t reftoken_validator_cached(const struct reftoken_validator *validator);
 
 #ifdef __cplusplus
 }  // extern "C"
