@@ -1,0 +1,86 @@
+//! RFC 9701 responses: `jwt::verify` of any compact JWS with the fixtures' ES256 key, and
+//! `introspection_payload` / `introspection_jwt` / `reftoken_introspection_jwt` of any
+//! response text: what is signed verifies and carries the response unchanged as JSON.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use reftoken::ffi::{self, reftoken_status};
+use reftoken::instant::Instant;
+use reftoken::jwt::{self, SigningKey, VerifyingKey};
+use reftoken_fuzz::{assert_json, is_known_status, split_parts};
+
+/// A P-256 key fixed for the fuzzer (d = 0x01..0x20).
+const JWK: &str = r#"{"kty":"EC","crv":"P-256","d":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"}"#;
+
+fn keys() -> &'static (SigningKey, VerifyingKey, usize) {
+    static K: OnceLock<(SigningKey, VerifyingKey, usize)> = OnceLock::new();
+    K.get_or_init(|| {
+        let k = SigningKey::from_jwk(JWK, None, Some("fuzz")).unwrap();
+        let v = k.verifying_key();
+        let mut c = std::ptr::null_mut();
+        let st = unsafe {
+            ffi::reftoken_signing_key_new_from_jwk(
+                JWK.as_ptr().cast(),
+                JWK.len(),
+                0,
+                b"fuzz".as_ptr().cast(),
+                4,
+                &mut c,
+            )
+        };
+        assert_eq!(st, reftoken_status::REFTOKEN_OK);
+        (k, v, c as usize)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (k, v, c_key) = keys();
+    let parts = split_parts(data, 3);
+    let (Ok(issuer), Ok(audience), Ok(response)) = (
+        std::str::from_utf8(parts[0]),
+        std::str::from_utf8(parts[1]),
+        std::str::from_utf8(parts[2]),
+    ) else {
+        return;
+    };
+    let _ = jwt::verify(response, v);
+    let now = Instant::from_unix_seconds(1_740_830_400);
+    let r = jwt::introspection_jwt(k, issuer, audience, now, response);
+    let mut out = vec![0u8; 4 * response.len() + 4 * (issuer.len() + audience.len()) + 1024];
+    let mut len = 0;
+    let st = unsafe {
+        ffi::reftoken_introspection_jwt(
+            *c_key as *const _,
+            issuer.as_ptr().cast(),
+            issuer.len(),
+            audience.as_ptr().cast(),
+            audience.len(),
+            now.unix_seconds(),
+            response.as_ptr().cast(),
+            response.len(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+            &mut len,
+        )
+    };
+    assert!(is_known_status(st));
+    match r {
+        Ok(token) => {
+            assert_eq!(st, reftoken_status::REFTOKEN_OK);
+            let verified = jwt::verify(&token, v)
+                .expect("well-formed")
+                .expect("verifies");
+            let payload = assert_json("payload", &verified.payload);
+            assert_eq!(payload["iss"].as_str(), Some(issuer));
+            assert_eq!(payload["aud"].as_str(), Some(audience));
+            let original: serde_json::Value =
+                serde_json::from_str(response).expect("validated response");
+            assert_eq!(payload["token_introspection"], original);
+            let c_token = std::str::from_utf8(&out[..len]).unwrap();
+            assert!(jwt::verify(c_token, v).unwrap().is_some());
+        }
+        Err(e) => assert_eq!(st, reftoken_status::from(&e), "{e}"),
+    }
+});
