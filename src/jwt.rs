@@ -211,6 +211,15 @@ fn rsa_from_jwk(jwk: &Value) -> Result<PrivateKey, Error> {
     if bits > 8192 {
         return Err(bad_key("the RSA modulus has an unsupported size"));
     }
+    if (bits as usize) < MIN_RSA_BITS {
+        return Err(Error::InvalidArgument(
+            "RSA signing keys must have at least 2048 bits",
+        ));
+    }
+    // rsa's prime recovery computes `d * e - 1` and panics on underflow when `d` is zero.
+    if d.iter().all(|&b| b == 0) {
+        return Err(bad_key("JWK member `d` is zero"));
+    }
     let n_int = uint(&n, bits)?;
     let e_int = uint(&e, precision(&e))?;
     let d_int = uint(&d, bits)?;

@@ -1034,6 +1034,45 @@ fn limit_key_ring_1000_keys_and_10000_elements() {
 }
 
 #[test]
+fn limit_key_ring_directory_1_mib_per_file_10000_files() {
+    let load = |dir: &std::path::Path| -> reftoken_status {
+        let path = dir.to_str().unwrap();
+        let mut r = null_mut();
+        let st = unsafe {
+            reftoken_keyring_new_from_dir(path.as_ptr().cast(), path.len(), null(), 0, &mut r)
+        };
+        unsafe { reftoken_keyring_free(r) };
+        st
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = numbered_key(7);
+    let padded_key = |n: usize| {
+        let mut s = key.clone();
+        s.extend(std::iter::repeat_n(' ', n - key.len()));
+        s
+    };
+    std::fs::write(
+        dir.path().join("key-1.xml"),
+        padded_key(dataprotection::MAX_XML_LEN),
+    )
+    .unwrap();
+    assert_eq!(load(dir.path()), reftoken_status::REFTOKEN_OK);
+    std::fs::write(
+        dir.path().join("key-1.xml"),
+        padded_key(dataprotection::MAX_XML_LEN + 1),
+    )
+    .unwrap();
+    assert_eq!(load(dir.path()), reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
+    let many = tempfile::tempdir().unwrap();
+    for i in 0..=dataprotection::MAX_KEY_RING_ELEMENTS {
+        std::fs::write(many.path().join(format!("x-{i}.xml")), "<other/>").unwrap();
+    }
+    assert_eq!(load(many.path()), reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
+    std::fs::remove_file(many.path().join("x-0.xml")).unwrap();
+    assert_eq!(load(many.path()), reftoken_status::REFTOKEN_OK);
+}
+
+#[test]
 fn limit_authorization_header_and_credentials() {
     let basic =
         |id: &str, secret: &str| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
@@ -1698,4 +1737,35 @@ fn fuzz_explicit_string_value_type_is_written_without_it() {
         (c.value.clone(), c.value_type().to_owned())
     };
     assert_eq!(sub(&t), sub(&back));
+}
+
+/// fuzz target `signing_key_jwk` (crash-b743dc335a2dbba1b76a86fee0db1d7b746c7fe2): an RSA JWK
+/// whose `d` is zero and which has no `p`/`q` made `rsa`'s prime recovery compute `d * e - 1`
+/// and panic with "attempted to subtract with underflow" (`SigningKey::from_jwk` panicked;
+/// through the C ABI, `REFTOKEN_INTERNAL_PANIC`). Small moduli are now refused before any
+/// arithmetic, and a zero `d` as malformed.
+#[test]
+fn fuzz_rsa_jwk_with_a_zero_private_exponent_is_refused_not_a_panic() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let artifact = r#"{"kty": "RSA", "n": "i8ng3Yvv", "e": "AQAB", "d": "AAAAAAAAAAAA"}"#;
+    let n2048 = URL_SAFE_NO_PAD.encode([0xC5u8; 256]);
+    let big = format!(r#"{{"kty":"RSA","n":"{n2048}","e":"AQAB","d":"AAAAAAAA"}}"#);
+    for (jwk, status) in [
+        (
+            artifact.to_owned(),
+            reftoken_status::REFTOKEN_INVALID_ARGUMENT,
+        ),
+        (big, reftoken_status::REFTOKEN_MALFORMED_INPUT),
+    ] {
+        let r =
+            std::panic::catch_unwind(|| jwt::SigningKey::from_jwk(&jwk, None, None).map(|_| ()));
+        let e = r.expect("no panic").expect_err("refused");
+        assert_eq!(status_of(&e), status, "{e}");
+        let mut k = null_mut();
+        let st = unsafe {
+            reftoken_signing_key_new_from_jwk(jwk.as_ptr().cast(), jwk.len(), 0, null(), 0, &mut k)
+        };
+        assert_eq!(st, status);
+        assert!(k.is_null());
+    }
 }

@@ -60,15 +60,16 @@ fuzz_target!(|input: Input| {
         Err(Error::TooLarge { .. }) if other.len() > reftoken::dataprotection::MAX_PURPOSES => {}
         r => panic!("one purpose more: {:?}", r.map(|_| ())),
     }
-    if let Some(last) = purposes.last() {
-        if **last != *input.other_purpose {
-            let mut changed = purposes.clone();
-            *changed.last_mut().unwrap() = &input.other_purpose;
-            assert!(matches!(
-                ring.unprotect(&changed, &payload),
-                Err(Error::Decrypt(_))
-            ));
-        }
+    if purposes
+        .last()
+        .is_some_and(|last| **last != *input.other_purpose)
+    {
+        let mut changed = purposes.clone();
+        *changed.last_mut().unwrap() = &input.other_purpose;
+        assert!(matches!(
+            ring.unprotect(&changed, &payload),
+            Err(Error::Decrypt(_))
+        ));
     }
 
     let s = ring.protect_str(&purposes, &input.text, now()).unwrap();

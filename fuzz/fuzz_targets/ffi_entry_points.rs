@@ -177,7 +177,7 @@ fuzz_target!(|data: &[u8]| {
                 Some(lookup),
                 &row as *const Row<'_> as *mut c_void,
                 ring,
-                (cap % 4) as usize,
+                cap % 4,
                 ttl,
                 &mut v,
             );
