@@ -328,6 +328,19 @@ pub const DATA_PROTECTION_PURPOSE: &str = "PersistentGrantSerializer";
 /// Opens the container of a `Data` column.
 pub fn open_data(data: &str) -> Result<DataPayload, Error> {
     Error::check_len("Data column", data.len(), limits::MAX_DATA_LEN)?;
+    // What IdentityServer writes, read without a general parser; anything else goes to serde.
+    for (prefix, protected) in [(CONTAINER_PLAIN, false), (CONTAINER_PROTECTED, true)] {
+        let payload = data
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix("\"}"));
+        if let Some(payload) = payload.and_then(json::unescape_plain) {
+            return Ok(if protected {
+                DataPayload::Protected(payload)
+            } else {
+                DataPayload::Plain(payload)
+            });
+        }
+    }
     expect_object("Data column", data)?;
     let c: Container =
         serde_json::from_str(data).map_err(|e| Error::malformed("Data column", e))?;
@@ -346,6 +359,11 @@ pub fn open_data(data: &str) -> Result<DataPayload, Error> {
         v => Err(Error::UnsupportedVersion(v)),
     }
 }
+
+const CONTAINER_PLAIN: &str =
+    "{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":false,\"Payload\":\"";
+const CONTAINER_PROTECTED: &str =
+    "{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":true,\"Payload\":\"";
 
 /// Wraps a grant's JSON (or its Data Protection string) in the version-1 container,
 /// byte for byte as IdentityServer writes it.

@@ -263,7 +263,7 @@ fn write_response<'a>(
         }
         json::write_str(out, first.claim.0);
         out.push(':');
-        let single = !items[i + 1..].iter().any(|m| m.group == i);
+        let single = first.members == 1;
         let result = if single {
             write_typed(out, &first.claim, v)
         } else {
@@ -405,7 +405,10 @@ fn reference_token_claims(token: &Token, v: IdentityServerVersion) -> Vec<ClaimR
 struct Item<'a> {
     claim: ClaimRef<'a>,
     hash: u64,
+    type_hash: u64,
     group: usize,
+    /// Set on a group's first item: how many items the group has.
+    members: u32,
 }
 
 /// `ClaimsExtensions.ToClaimsDictionary`: `Distinct` with IdentityModel's `ClaimComparer`
@@ -416,7 +419,7 @@ fn to_claims_dictionary<'a>(claims: impl Iterator<Item = ClaimRef<'a>>) -> Vec<I
     let mut seen: Option<HashSet<(String, String, &'a str)>> = None;
     for c in claims {
         let type_hash = fold_hash(c.0);
-        let hash = fnv(fnv(type_hash, c.1.as_str().as_bytes()), c.2.as_bytes());
+        let hash = claim_hash(type_hash, &c);
         let duplicate = if items.len() < 64 {
             items
                 .iter()
@@ -440,41 +443,73 @@ fn to_claims_dictionary<'a>(claims: impl Iterator<Item = ClaimRef<'a>>) -> Vec<I
         if duplicate {
             continue;
         }
-        let group = items
+        let group = match items
             .iter()
-            .position(|i| i.claim.0 == c.0)
-            .unwrap_or(items.len());
+            .position(|i| i.type_hash == type_hash && i.claim.0 == c.0)
+        {
+            Some(g) => {
+                items[g].members += 1;
+                g
+            }
+            None => items.len(),
+        };
         items.push(Item {
             claim: c,
             hash,
+            type_hash,
             group,
+            members: 1,
         });
     }
     items
 }
 
-/// FNV-1a, continuing from `h`.
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // Separate fields, so ("ab", "c") and ("a", "bc") differ.
-    (h ^ 0xff).wrapping_mul(0x0000_0100_0000_01b3)
+/// A cheap fingerprint of a claim, equal for claims [`same_claim`] calls equal: the folded
+/// type, the value's length and its first and last eight bytes, the value type's length.
+/// Hashing whole values cost more than the rest of the response.
+fn claim_hash(type_hash: u64, c: &ClaimRef<'_>) -> u64 {
+    let v = c.1.as_str().as_bytes();
+    // Whole-word loads: a copy into a buffer stalls on store forwarding.
+    let (head, tail) = match (v.first_chunk::<8>(), v.last_chunk::<8>()) {
+        (Some(a), Some(b)) => (u64::from_le_bytes(*a), u64::from_le_bytes(*b)),
+        _ => {
+            let short = v.iter().fold(0u64, |w, &b| w << 8 | u64::from(b));
+            (short, 0)
+        }
+    };
+    let h = mix(type_hash, v.len() as u64 | (c.2.len() as u64) << 32);
+    mix(mix(h, head), tail)
 }
 
 /// FNV-1a of the simple upper case of `s`, equal for strings equal under `OrdinalIgnoreCase`.
 fn fold_hash(s: &str) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
     if s.is_ascii() {
-        for b in s.bytes() {
-            h = (h ^ u64::from(b.to_ascii_uppercase())).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    } else {
-        for ch in s.chars() {
-            h = (h ^ u64::from(u32::from(simple_upper(ch)))).wrapping_mul(0x0000_0100_0000_01b3);
+        return hash_bytes(s.bytes().map(|b| b.to_ascii_uppercase()));
+    }
+    if s.chars().all(|c| simple_upper(c).is_ascii()) {
+        // Equal under OrdinalIgnoreCase to an ASCII string (`ı` and `i`): hash as that one.
+        return hash_bytes(s.chars().map(|c| simple_upper(c) as u8));
+    }
+    s.chars()
+        .fold(!0, |h, c| mix(h, u64::from(u32::from(simple_upper(c)))))
+}
+
+/// Eight bytes at a time: cheaper than a byte-wise hash on these short strings.
+fn hash_bytes(bytes: impl Iterator<Item = u8>) -> u64 {
+    let (mut h, mut w, mut k, mut n) = (0u64, 0u64, 0u32, 0u64);
+    for b in bytes {
+        w |= u64::from(b) << (8 * k);
+        k += 1;
+        n += 1;
+        if k == 8 {
+            (h, w, k) = (mix(h, w), 0, 0);
         }
     }
-    h
+    mix(mix(h, w), n)
+}
+
+fn mix(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
 }
 
 fn same_claim(a: &ClaimRef<'_>, b: &ClaimRef<'_>) -> bool {
@@ -762,6 +797,58 @@ mod tests {
             Err(Inactive::ClientDisabled)
         );
         assert_eq!(respond(&t, &none, exp, &opts).unwrap(), INACTIVE);
+    }
+
+    #[test]
+    fn claims_equal_ignoring_case_hash_alike() {
+        let v = Val::Text("a value longer than sixteen bytes");
+        let pairs = [
+            ("role", "ROLE"),
+            ("Role", "rOLE"),
+            ("\u{131}d", "ID"),
+            ("stra\u{df}e", "STRA\u{df}E"),
+            ("\u{e9}t\u{e9}", "\u{c9}T\u{c9}"),
+            ("a_very_long_claim_type_name", "A_VERY_LONG_CLAIM_TYPE_NAME"),
+        ];
+        for (a, b) in pairs {
+            assert!(eq_ignore_case(a, b), "{a} {b}");
+            let (ca, cb) = (ClaimRef(a, v, VT_JSON), ClaimRef(b, v, VT_JSON));
+            assert_eq!(claim_hash(fold_hash(a), &ca), claim_hash(fold_hash(b), &cb));
+        }
+        // Different claims are told apart by the fingerprint, not only by the comparison.
+        let h = |t, v| claim_hash(fold_hash(t), &ClaimRef(t, Val::Text(v), STRING_VALUE_TYPE));
+        assert_ne!(h("role", "admin"), h("role", "user"));
+        assert_ne!(h("role", "admin"), h("roles", "admin"));
+        assert_ne!(
+            h("role", "x".repeat(20).as_str()),
+            h("role", &format!("{}y", "x".repeat(19)))
+        );
+        // Duplicates go, case variants of a type merge, different values stay.
+        let claims = [
+            ("role", "a"),
+            ("ROLE", "a"),
+            ("role", "b"),
+            ("Role", "c"),
+            ("sub", "a"),
+        ];
+        let items = to_claims_dictionary(
+            claims
+                .iter()
+                .map(|(t, v)| ClaimRef(t, Val::Text(v), STRING_VALUE_TYPE)),
+        );
+        let kept: Vec<_> = items
+            .iter()
+            .map(|i| (i.claim.0, i.claim.1.as_str(), i.group, i.members))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("role", "a", 0, 2),
+                ("role", "b", 0, 1),
+                ("Role", "c", 2, 1),
+                ("sub", "a", 3, 1)
+            ]
+        );
     }
 
     #[test]

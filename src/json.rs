@@ -222,25 +222,81 @@ fn surrogates_paired(raw: &str) -> bool {
     true
 }
 
+/// The content of a JSON string (what lies between its quotes) unescaped, or `None` when it
+/// holds anything but the plain case: an unescaped quote or control character, an unknown
+/// escape, or a surrogate escape. Callers fall back to a full parser, which words the error.
+pub fn unescape_plain(content: &str) -> Option<String> {
+    let b = content.as_bytes();
+    // A fold, not `any`: it vectorises.
+    if b.iter().fold(false, |found, &c| found | (c < 0x20)) {
+        return None;
+    }
+    let mut out = String::with_capacity(b.len());
+    let mut run = 0;
+    let mut i = 0;
+    while let Some(n) = memchr::memchr2(b'\\', b'"', &b[i..]) {
+        i += n;
+        if b[i] == b'"' {
+            return None;
+        }
+        out.push_str(&content[run..i]);
+        let c = match *b.get(i + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hex = b.get(i + 2..i + 6)?;
+                let digit = |h: u8| match h {
+                    b'0'..=b'9' => Some(h - b'0'),
+                    b'a'..=b'f' => Some(h - b'a' + 10),
+                    b'A'..=b'F' => Some(h - b'A' + 10),
+                    _ => None,
+                };
+                let unit = hex
+                    .iter()
+                    .try_fold(0u32, |u, &h| Some(u << 4 | u32::from(digit(h)?)))?;
+                i += 4;
+                char::from_u32(unit)? // surrogates are not chars: the full parser pairs them
+            }
+            _ => return None,
+        };
+        out.push(c);
+        i += 2;
+        run = i;
+    }
+    out.push_str(&content[run..]);
+    Some(out)
+}
+
 /// Whether the arrays and objects of `raw` nest no deeper than
 /// [`crate::limits::MAX_JSON_DEPTH`] (System.Text.Json's default `MaxDepth`). Brackets inside
 /// strings do not count; `raw` need not be valid JSON.
 pub fn depth_within_limit(raw: &str) -> bool {
+    let b = raw.as_bytes();
     let mut depth = 0usize;
-    let mut in_str = false;
-    let mut esc = false;
-    for b in raw.bytes() {
-        if in_str {
-            match (esc, b) {
-                (true, _) => esc = false,
-                (false, b'\\') => esc = true,
-                (false, b'"') => in_str = false,
-                _ => {}
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                // Jump through the string: most of a grant is string content.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', b.get(i..).unwrap_or_default()) {
+                        None => return true,
+                        Some(n) if b[i + n] == b'\\' => i += n + 2,
+                        Some(n) => {
+                            i += n + 1;
+                            break;
+                        }
+                    }
+                }
+                continue;
             }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > crate::limits::MAX_JSON_DEPTH {
@@ -250,6 +306,7 @@ pub fn depth_within_limit(raw: &str) -> bool {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     true
 }

@@ -95,6 +95,39 @@ proptest! {
         prop_assert_eq!(back, s);
     }
 
+    /// The Data column's fast path agrees with serde_json on every string it accepts,
+    /// whatever mix of escapes, quotes and control characters the content holds.
+    #[test]
+    fn unescape_plain_agrees_with_serde_json(
+        parts in proptest::collection::vec(prop_oneof![
+            any::<String>(),
+            Just("\\u0022".to_owned()),
+            Just("\\u002B".to_owned()),
+            Just("\\ud83d\\ude00".to_owned()),
+            Just("\\udc00".to_owned()),
+            Just("\\u00e9\\u00E9".to_owned()),
+            Just("\\n\\t\\/\\b\\f\\r\\\\".to_owned()),
+            Just("\\x".to_owned()),
+            Just("\\u12".to_owned()),
+            Just("\"".to_owned()),
+            Just("\\".to_owned()),
+            Just("\u{1}".to_owned()),
+        ], 0..8),
+    ) {
+        let content = parts.concat();
+        let serde = serde_json::from_str::<String>(&format!("\"{content}\""));
+        match json::unescape_plain(&content) {
+            Some(fast) => prop_assert_eq!(Some(fast), serde.ok()),
+            None => {}
+        }
+        // And the whole Data column reads the same through either path.
+        let data = format!("{{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":false,\"Payload\":\"{content}\"}}");
+        let spaced = data.replacen(":1,", ": 1,", 1);
+        let (a, b) = (grant::open_data(&data), grant::open_data(&spaced));
+        // (Error positions differ by the added space.)
+        prop_assert_eq!(a.ok(), b.ok());
+    }
+
     #[test]
     fn doubles_round_trip(d in any::<f64>().prop_filter("finite", |d| d.is_finite())) {
         let mut out = String::new();

@@ -13,6 +13,7 @@ using Duende.IdentityServer.Models;
 using Duende.IdentityServer.ResponseHandling;
 using Duende.IdentityServer.Services;
 using Duende.IdentityServer.Stores;
+using Duende.IdentityServer.Stores.Serialization;
 using Duende.IdentityServer.Validation;
 using Microsoft.Extensions.Logging.Abstractions;
 using RefToken;
@@ -88,7 +89,13 @@ public class IntrospectionBuilding
     private static readonly JsonSerializerOptions EndpointJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
     private readonly IntrospectionResponseGenerator _stock = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance);
     private readonly NativeIntrospectionResponseGenerator _native = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions()));
+    private readonly PersistentGrantSerializer _serializer = new();
+    private readonly byte[] _buffer = new byte[4096];
     private IntrospectionRequestValidationResult _result = null!;
+    private ApiResource _api = null!;
+    private string _handle = "";
+    private string _data = "";
+    private byte[] _dataUtf8 = [];
     private Grant _grant = null!;
     private IntrospectionCaller _caller = null!;
     private DateTimeOffset _now;
@@ -96,63 +103,95 @@ public class IntrospectionBuilding
     [GlobalSetup]
     public void Setup()
     {
-        // A typical reference token from the token endpoint: client credentials with a subject-like
-        // set of claims, two audiences and three scopes.
+        // A typical reference token from the token endpoint: a user's token with two audiences,
+        // three scopes and the usual session claims, stored as IdentityServer stores it.
         var created = new DateTime(2025, 3, 1, 11, 59, 0, DateTimeKind.Utc);
         long t = new DateTimeOffset(created).ToUnixTimeSeconds();
-        var claims = new List<Claim>
+        var token = new Token("access_token")
         {
-            new("iss", "https://idsvr.test"),
-            new("nbf", t.ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
-            new("iat", t.ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
-            new("exp", (t + 3600).ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
-            new("aud", "api1"),
-            new("aud", "api2"),
-            new("client_id", "client1"),
-            new("sub", "alice"),
-            new("auth_time", t.ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
-            new("idp", "local"),
-            new("amr", "pwd"),
-            new("sid", "5E3F1A2B4C6D8E0F"),
-            new("jti", "9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D"),
-            new("scope", "api1.read"),
-            new("scope", "api1.write"),
-            new("scope", "api2.read"),
+            CreationTime = created,
+            Issuer = "https://idsvr.test",
+            Lifetime = 3600,
+            ClientId = "client1",
+            AccessTokenType = AccessTokenType.Reference,
+            Audiences = ["api1", "api2"],
+            Claims =
+            [
+                new("client_id", "client1"),
+                new("sub", "alice"),
+                new("auth_time", t.ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
+                new("idp", "local"),
+                new("amr", "pwd"),
+                new("sid", "5E3F1A2B4C6D8E0F"),
+                new("jti", "9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D"),
+                new("scope", "api1.read"),
+                new("scope", "api1.write"),
+                new("scope", "api2.read"),
+            ],
         };
-        var api = new ApiResource("api1") { Scopes = ["api1.read", "api1.write"] };
-        _result = new IntrospectionRequestValidationResult { IsActive = true, Token = TokenHandles.NewHandle(), Claims = claims, Api = api };
+        _data = _serializer.Serialize(token);
+        _dataUtf8 = System.Text.Encoding.UTF8.GetBytes(_data);
+        _api = new ApiResource("api1") { Scopes = ["api1.read", "api1.write"] };
+        _handle = TokenHandles.NewHandle();
+        _result = Validated(token);
 
-        // The raw Interop path starts from the parsed Data column.
-        using Grant g = Grant.Create("client1", "https://idsvr.test", t, 3600);
-        g.AddAudience("api1");
-        g.AddAudience("api2");
-        foreach (Claim c in claims.Skip(6))
-        {
-            g.AddClaim(c.Type, c.Value, c.ValueType == ClaimValueTypes.String ? null : c.ValueType);
-        }
-
-        _grant = Grant.Parse(g.ToData());
+        _grant = Grant.Parse(_data);
         _caller = IntrospectionCaller.Api("api1", "api1.read api1.write");
         _now = DateTimeOffset.FromUnixTimeSeconds(t + 60);
 
-        string managed = Managed().Length.ToString(CultureInfo.InvariantCulture);
-        if (System.Text.Encoding.UTF8.GetString(AddRefTokenNativeGenerator()) != System.Text.Encoding.UTF8.GetString(ManagedBytes())
-            || System.Text.Encoding.UTF8.GetString(Interop()) != System.Text.Encoding.UTF8.GetString(ManagedBytes()))
+        string expected = System.Text.Encoding.UTF8.GetString(Managed());
+        foreach (byte[] other in new[] { AddRefTokenNativeGenerator(), InteropBytes(), FromRowManaged(), Span(_buffer.AsSpan(0, InteropSpan())), Span(_buffer.AsSpan(0, FromRowNative())) })
         {
-            throw new InvalidOperationException("responses differ: " + managed);
+            if (System.Text.Encoding.UTF8.GetString(other) != expected)
+            {
+                throw new InvalidOperationException("responses differ: " + System.Text.Encoding.UTF8.GetString(other) + " vs " + expected);
+            }
         }
+
+        static byte[] Span(Span<byte> s) => s.ToArray();
     }
 
-    private byte[] ManagedBytes() => JsonSerializer.SerializeToUtf8Bytes(_stock.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
+    /// <summary>What IdentityServer's token validator hands the endpoint for a reference token (TokenValidator.ReferenceTokenToClaims).</summary>
+    private IntrospectionRequestValidationResult Validated(Token token)
+    {
+        string nbf = new DateTimeOffset(token.CreationTime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var claims = new List<Claim>
+        {
+            new("iss", token.Issuer),
+            new("nbf", nbf, ClaimValueTypes.Integer64),
+            new("iat", nbf, ClaimValueTypes.Integer64),
+            new("exp", new DateTimeOffset(token.CreationTime).AddSeconds(token.Lifetime).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
+        };
+        foreach (string aud in token.Audiences)
+        {
+            claims.Add(new Claim("aud", aud));
+        }
 
-    [Benchmark(Baseline = true, Description = "IdentityServer IntrospectionResponseGenerator + endpoint JSON")]
-    public byte[] Managed() => ManagedBytes();
+        claims.AddRange(token.Claims.Where(c => c.Type is not ("iat" or "iss" or "nbf" or "exp")));
+        return new IntrospectionRequestValidationResult { IsActive = true, Token = _handle, Claims = claims, Api = _api };
+    }
 
-    [Benchmark(Description = "NativeIntrospectionResponseGenerator + endpoint JSON (claims -> native grant -> P/Invoke)")]
+    [Benchmark(Baseline = true, Description = "validated claims: IdentityServer IntrospectionResponseGenerator + endpoint JSON")]
+    public byte[] Managed() => JsonSerializer.SerializeToUtf8Bytes(_stock.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
+
+    [Benchmark(Description = "validated claims: NativeIntrospectionResponseGenerator + endpoint JSON")]
     public byte[] AddRefTokenNativeGenerator() => JsonSerializer.SerializeToUtf8Bytes(_native.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
 
-    [Benchmark(Description = "RefToken.Interop Grant.IntrospectUtf8 (parsed Data -> response bytes)")]
-    public byte[] Interop() => _grant.IntrospectUtf8(_caller, _now);
+    [Benchmark(Description = "parsed grant: Grant.IntrospectUtf8 (new byte[])")]
+    public byte[] InteropBytes() => _grant.IntrospectUtf8(_caller, _now);
+
+    [Benchmark(Description = "parsed grant: Grant.TryIntrospect (into a Span<byte>)")]
+    public int InteropSpan() => _grant.TryIntrospect(_caller, _now, null, _buffer, out int n) ? n : -1;
+
+    [Benchmark(Description = "stored row: PersistentGrantSerializer + token validator claims + generator + JSON")]
+    public byte[] FromRowManaged()
+    {
+        Token token = _serializer.Deserialize<Token>(_data);
+        return JsonSerializer.SerializeToUtf8Bytes(_stock.ProcessAsync(Validated(token)).GetAwaiter().GetResult(), EndpointJson);
+    }
+
+    [Benchmark(Description = "stored row: Introspection.TryIntrospectData (Data column -> Span<byte>)")]
+    public int FromRowNative() => Introspection.TryIntrospectData(_dataUtf8, null, _caller, _now, null, _buffer, out int n) ? n : -1;
 
     private sealed class NoEvents : IEventService
     {
