@@ -81,9 +81,11 @@ echo "== check: the endpoint's answers and the native validator's agree"
 echo "== HTTP: warm-up, ${HTTP_WARMUP} s of introspection requests (not counted)"
 "$BENCH" http "$URL" "$WORK/handles.txt" "$HTTP_WARMUP" 2 >/dev/null
 
+# The thread lists are split into words on purpose (SC2086) and given as arguments (SC2046).
 repeat() { local out=() i; for ((i = 0; i < REPEAT; i++)); do out+=("$@"); done; echo "${out[@]}"; }
+# shellcheck disable=SC2086
 echo "== HTTP: POST /connect/introspect (threads: $(repeat $THREADS $HTTP_THREADS); ${SECS} s each)"
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 HOST_PID="$HOST_PID" "$BENCH" http "$URL" "$WORK/handles.txt" "$SECS" $(repeat $THREADS $HTTP_THREADS) | tee -a "$RESULTS"
 if grep -qiE "fail|exception" "$WORK/host.log"; then
   echo "run.sh: the host logged failures:" >&2
@@ -95,7 +97,7 @@ ps -eo ni=,pcpu=,comm= --sort=-pcpu | head -5 | sed 's/^/   /'
 
 echo "== stop the host; native validation against the same store and key ring"
 stop_host
-# shellcheck disable=SC2046
+# shellcheck disable=SC2046,SC2086
 "$BENCH" native "$WORK/grants.db" "$WORK/keyring" "$APP_NAME" "$WORK/handles.txt" "$SECS" $(repeat $THREADS) | tee -a "$RESULTS"
 
 echo
