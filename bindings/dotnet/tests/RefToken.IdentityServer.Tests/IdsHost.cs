@@ -39,10 +39,17 @@ public sealed class Deployment : IDisposable
     public const string AppName = "reftoken-integration";
     public const string Issuer = "https://idsvr.test";
 
-    public Deployment()
+    public Deployment(bool postgres = false)
     {
-        Root = Path.Combine(Path.GetTempPath(), "reftoken-is-" + Guid.NewGuid().ToString("N"));
+        string id = Guid.NewGuid().ToString("N");
+        Root = Path.Combine(Path.GetTempPath(), "reftoken-is-" + id);
         Directory.CreateDirectory(KeyRingDirectory);
+        if (postgres)
+        {
+            // A database of its own on the test server; EnsureCreated makes it, Dispose drops it.
+            PostgresDatabase = "reftoken_is_" + id;
+            PostgresConnectionString = TestPostgres.ConnectionString(PostgresDatabase);
+        }
     }
 
     public string Root { get; }
@@ -50,8 +57,30 @@ public sealed class Deployment : IDisposable
     public string KeyRingDirectory => Path.Combine(Root, "keyring");
     public FixedClock Clock { get; } = new();
 
+    /// <summary>Set when the operational store is PostgreSQL rather than SQLite.</summary>
+    public string? PostgresDatabase { get; }
+    public string? PostgresConnectionString { get; }
+
+    /// <summary>IdentityServer's EF Core operational store on this deployment's database.</summary>
+    public void UseStore(DbContextOptionsBuilder b)
+    {
+        if (PostgresConnectionString is { } pg)
+        {
+            b.UseNpgsql(pg);
+        }
+        else
+        {
+            b.UseSqlite($"Data Source={Database};Pooling=False");
+        }
+    }
+
     public void Dispose()
     {
+        if (PostgresDatabase is { } db)
+        {
+            TestPostgres.DropDatabase(db);
+        }
+
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 
@@ -80,6 +109,44 @@ public sealed class Deployment : IDisposable
         AccessTokenType = AccessTokenType.Reference,
         AllowedScopes = ["api1.read", "api1.write", "api2.read", "other.scope"],
     };
+}
+
+/// <summary>
+/// The PostgreSQL server the tests use: REFTOKEN_TEST_POSTGRES, a postgresql:// URL (test.sh starts
+/// a private server on 127.0.0.1 and sets it when it is not set).
+/// </summary>
+public static class TestPostgres
+{
+    public static string ConnectionString(string database)
+    {
+        string url = Environment.GetEnvironmentVariable("REFTOKEN_TEST_POSTGRES")
+            ?? throw new InvalidOperationException("REFTOKEN_TEST_POSTGRES is not set: run bindings/dotnet/test.sh, or eval \"$(scripts/test-servers.sh start)\" and export REFTOKEN_TEST_POSTGRES=$REFTOKEN_TEST_POSTGRES_NOTIFY");
+        var uri = new Uri(url);
+        string[] user = Uri.UnescapeDataString(uri.UserInfo).Split(':', 2);
+        var b = new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port < 0 ? 5432 : uri.Port,
+            Username = user[0].Length == 0 ? "postgres" : user[0],
+            Database = database,
+            Pooling = false,
+        };
+        if (user.Length == 2)
+        {
+            b.Password = user[1];
+        }
+
+        return b.ConnectionString;
+    }
+
+    public static void DropDatabase(string database)
+    {
+        using var c = new Npgsql.NpgsqlConnection(ConnectionString("postgres"));
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)";
+        cmd.ExecuteNonQuery();
+    }
 }
 
 /// <summary>A real Duende IdentityServer in the test process: stock, or with AddRefTokenNative().</summary>
@@ -117,7 +184,7 @@ public sealed class IdsHost : IAsyncDisposable
             .AddSigningCredential(SigningKey(), SecurityAlgorithms.EcdsaSha256)
             .AddOperationalStore(o =>
             {
-                o.ConfigureDbContext = b => b.UseSqlite($"Data Source={d.Database};Pooling=False");
+                o.ConfigureDbContext = d.UseStore;
                 o.EnableTokenCleanup = false;
             });
         if (native)

@@ -23,9 +23,16 @@ namespace RefToken.IdentityServer.Tests;
 /// One deployment with two IdentityServer hosts over the same EF Core SQLite store and key ring:
 /// stock Duende, and Duende with AddRefTokenNative().
 /// </summary>
-public sealed class MixedDeployment : IAsyncLifetime
+public class MixedDeployment : IAsyncLifetime
 {
-    public Deployment Deployment { get; } = new();
+    public MixedDeployment()
+        : this(postgres: false)
+    {
+    }
+
+    protected MixedDeployment(bool postgres) => Deployment = new Deployment(postgres);
+
+    public Deployment Deployment { get; }
     public IdsHost Stock { get; private set; } = null!;
     public IdsHost Native { get; private set; } = null!;
 
@@ -67,14 +74,56 @@ public sealed class MixedDeployment : IAsyncLifetime
     }
 }
 
-public class IntegrationTests : IClassFixture<MixedDeployment>
+/// <summary>The same deployment with IdentityServer's EF Core operational store on PostgreSQL (Npgsql).</summary>
+public sealed class PostgresMixedDeployment : MixedDeployment
+{
+    public PostgresMixedDeployment()
+        : base(postgres: true)
+    {
+    }
+}
+
+/// <summary>The integration tests on IdentityServer's EF Core store over SQLite.</summary>
+public sealed class IntegrationTests : IntegrationTestsBase, IClassFixture<MixedDeployment>
+{
+    public IntegrationTests(MixedDeployment d)
+        : base(d)
+    {
+    }
+}
+
+/// <summary>The same tests on IdentityServer's EF Core store over PostgreSQL.</summary>
+public sealed class PostgresIntegrationTests : IntegrationTestsBase, IClassFixture<PostgresMixedDeployment>
+{
+    public PostgresIntegrationTests(PostgresMixedDeployment d)
+        : base(d)
+    {
+    }
+
+    [Fact]
+    public async Task RowsLiveInPostgres()
+    {
+        string handle = await _d.Native.IssueAsync("client1", "api1.read");
+        await using var c = new Npgsql.NpgsqlConnection(_d.Deployment.PostgresConnectionString);
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT \"Type\", \"ClientId\" FROM \"PersistedGrants\" WHERE \"Key\" = @k";
+        cmd.Parameters.AddWithValue("k", StoreKeys.Compute(handle, "reference_token"));
+        await using var r = await cmd.ExecuteReaderAsync();
+        Assert.True(await r.ReadAsync());
+        Assert.Equal("reference_token", r.GetString(0));
+        Assert.Equal("client1", r.GetString(1));
+    }
+}
+
+public abstract class IntegrationTestsBase
 {
     private static readonly IntrospectionCaller Api1 = IntrospectionCaller.Api("api1", Deployment.Api1Scopes);
     private static readonly IntrospectionCaller Api2 = IntrospectionCaller.Api("api2", Deployment.Api2Scopes);
 
-    private readonly MixedDeployment _d;
+    protected readonly MixedDeployment _d;
 
-    public IntegrationTests(MixedDeployment d)
+    protected IntegrationTestsBase(MixedDeployment d)
     {
         _d = d;
         _d.Deployment.Clock.Current = DateTimeOffset.UtcNow;
