@@ -7,6 +7,17 @@
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+// 1: a byte written as is (ASCII that System.Text.Json leaves alone).
+static PLAIN: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = (ASCII_ESCAPE[i] == 0) as u8;
+        i += 1;
+    }
+    t
+};
+
 // 0: written as is; 1: `\uXXXX`; other: the short escape letter.
 static ASCII_ESCAPE: [u8; 128] = {
     let mut t = [0u8; 128];
@@ -58,11 +69,12 @@ pub fn write_str_content(out: &mut String, s: &str) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        if b < 0x80 && ASCII_ESCAPE[b as usize] == 0 {
-            i += 1;
-            continue;
+        // The plain run: one table test per byte.
+        match bytes[i..].iter().position(|&b| PLAIN[b as usize] == 0) {
+            Some(n) => i += n,
+            None => break,
         }
+        let b = bytes[i];
         out.push_str(&s[run..i]);
         if b < 0x80 {
             match ASCII_ESCAPE[b as usize] {
