@@ -1,13 +1,14 @@
 //! `reftoken`: IdentityServer's reference-token machinery for operators and scripts.
 //!
 //! The verbs and flags are a contract (DESIGN.md, "The `reftoken` command line"): output goes
-//! to stdout followed by one newline; errors go to stderr with exit code 2 for usage errors
-//! and 1 for everything else; `-` or a missing positional argument reads the value from
-//! stdin (one trailing line ending removed).
+//! to stdout followed by one newline (`watch` prints one line per revoked key until stopped);
+//! errors go to stderr with exit code 2 for usage errors and 1 for everything else; `-` or a
+//! missing positional argument reads the value from stdin (one trailing line ending removed).
 
 mod commands;
 mod input;
 mod store;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,12 +39,13 @@ pub type Outcome = Result<String, Failure>;
     name = "reftoken",
     version,
     about = "Duende IdentityServer reference tokens: handles, store keys, grant data, \
-             ASP.NET Core Data Protection and introspection",
+             ASP.NET Core Data Protection, introspection and revocation",
     long_about = None,
     arg_required_else_help = true,
-    after_help = "Output goes to stdout followed by one newline; errors go to stderr (exit 2 for \
-                  usage errors, 1 otherwise). Where a value is a positional argument, `-` or \
-                  leaving it out reads it from stdin (one trailing line ending is removed)."
+    after_help = "Output goes to stdout followed by one newline (`watch`: one line per revoked \
+                  key, until stopped); errors go to stderr (exit 2 for usage errors, 1 \
+                  otherwise). Where a value is a positional argument, `-` or leaving it out \
+                  reads it from stdin (one trailing line ending is removed)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -156,6 +158,38 @@ enum Command {
     /// The introspection response for a handle (or a Data column).
     #[command(long_about = INTROSPECT_ABOUT)]
     Introspect(IntrospectArgs),
+
+    /// Print the store key of every grant revoked, as it is revoked.
+    #[command(long_about = WATCH_ABOUT)]
+    Watch(WatchArgs),
+}
+
+const WATCH_ABOUT: &str = "Prints the store key (PersistedGrants `Key`) of every grant revoked, \
+one per line and flushed, as the notifications arrive; `*` when the table is truncated \
+(\"forget every token\"). Runs until killed or until its output is closed (exit 0).
+
+--postgres listens on the database that holds IdentityServer's PersistedGrants table with \
+RefToken's triggers (migrations/postgres/0001_reftoken_revocation_notify.sql), which notify the \
+key of every deleted or changed row when its transaction commits. --redis subscribes to the \
+channel on which revoking nodes publish keys (reftoken_revocation_publish_redis).
+
+The first connection must succeed, or the command fails with the connection error (exit 1). Once \
+listening, it says so on stderr; a lost connection is reported on stderr and made again with \
+backoff, and keys revoked while it was down are not printed (stderr says so when it listens \
+again). Only keys are ever sent, never grant data.";
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("server").required(true).args(["postgres", "redis"])))]
+struct WatchArgs {
+    /// A PostgreSQL connection URL (or key=value string) of the database with PersistedGrants.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// A Redis server URL: redis://[user[:password]@]host[:port][/db].
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The channel to listen on (PostgreSQL: at most 63 bytes).
+    #[arg(long, value_name = "NAME", default_value = reftoken::revocation::DEFAULT_CHANNEL)]
+    channel: String,
 }
 
 const INTROSPECT_ABOUT: &str = "The RFC 7662 response IdentityServer's introspection \
@@ -209,8 +243,9 @@ struct IntrospectArgs {
     postgres: Option<String>,
 }
 
-fn run(cli: Cli) -> Outcome {
-    match cli.command {
+/// Runs a command: the line to print, or `None` for `watch`, which prints as it goes.
+fn run(command: Command) -> Result<Option<String>, Failure> {
+    let outcome: Outcome = match command {
         Command::Handle { length } => commands::handle(length),
         Command::Key { handle, grant_type } => commands::key(handle, &grant_type),
         Command::Decode {
@@ -252,13 +287,23 @@ fn run(cli: Cli) -> Outcome {
             };
             commands::introspect(caller, a.now, a.keyring, a.app_name, source)
         }
-    }
+        Command::Watch(a) => {
+            let server = match (a.postgres, a.redis) {
+                (Some(url), None) => watch::Server::Postgres(url),
+                (None, Some(url)) => watch::Server::Redis(url),
+                _ => return Err(Failure::Usage("give one of --postgres, --redis".into())),
+            };
+            return watch::watch(server, a.channel).map(|()| None);
+        }
+    };
+    outcome.map(Some)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(line) => {
+    match run(cli.command) {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(line)) => {
             let mut out = std::io::stdout().lock();
             match writeln!(out, "{line}").and_then(|()| out.flush()) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{APP_NAME, fixture, load, reftoken};
 
-const VERBS: [&str; 7] = [
+const VERBS: [&str; 8] = [
     "handle",
     "key",
     "decode",
@@ -13,6 +13,7 @@ const VERBS: [&str; 7] = [
     "protect",
     "secret-hash",
     "introspect",
+    "watch",
 ];
 
 fn is_upper_hex(s: &str) -> bool {
@@ -59,6 +60,10 @@ fn help_for_the_tool_and_every_verb() {
         "HANDLE",
     ] {
         assert!(intro.contains(flag), "introspect --help names {flag}");
+    }
+    let watch = reftoken(&["watch", "--help"], None).stdout;
+    for flag in ["--postgres", "--redis", "--channel", "reftoken_revocations"] {
+        assert!(watch.contains(flag), "watch --help names {flag}");
     }
     assert!(
         reftoken(&["decode", "--help"], None)

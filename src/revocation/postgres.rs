@@ -57,6 +57,22 @@ impl Pg {
     }
 }
 
+/// A connection error with its causes: the driver's own message ("error connecting to
+/// server", "db error") names none of them.
+fn pg_error(shown: &str, e: &postgres::Error) -> Error {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    connection_error(shown, message)
+}
+
 struct PgLink<'a> {
     client: &'a mut Client,
     shown: &'a str,
@@ -79,7 +95,7 @@ impl Link for PgLink<'_> {
                 "the server closed the connection",
             )),
             Ok(None) => Ok(None),
-            Err(e) => Err(connection_error(self.shown, e)),
+            Err(e) => Err(pg_error(self.shown, &e)),
         }
     }
 
@@ -88,10 +104,10 @@ impl Link for PgLink<'_> {
         // query's completion, so once this returns they are all in the client's buffer.
         self.client
             .is_valid(timeout)
-            .map_err(|e| connection_error(self.shown, e))?;
+            .map_err(|e| pg_error(self.shown, &e))?;
         let mut n = self.client.notifications();
         let mut it = n.iter();
-        while let Some(note) = it.next().map_err(|e| connection_error(self.shown, e))? {
+        while let Some(note) = it.next().map_err(|e| pg_error(self.shown, &e))? {
             out.push(note.payload().to_owned());
         }
         Ok(())
@@ -111,10 +127,10 @@ impl Transport for Pg {
         let mut client = self
             .config
             .connect(NoTls)
-            .map_err(|e| connection_error(&self.shown, e))?;
+            .map_err(|e| pg_error(&self.shown, &e))?;
         client
             .batch_execute(&format!("LISTEN {}", quote_ident(&opts.channel)))
-            .map_err(|e| connection_error(&self.shown, e))?;
+            .map_err(|e| pg_error(&self.shown, &e))?;
         session(&mut PgLink {
             client: &mut client,
             shown: &self.shown,

@@ -60,7 +60,10 @@ public enum RefTokenStatus : uint
     /// <summary>The operating system's random number generator failed (<c>REFTOKEN_RNG_FAILURE</c>).</summary>
     RngFailure = 30,
 
-    /// <summary>Reading a file or directory failed (<c>REFTOKEN_IO_ERROR</c>).</summary>
+    /// <summary>
+    /// Reading a file or directory failed, or a server (PostgreSQL, Redis) could not be reached
+    /// (<c>REFTOKEN_IO_ERROR</c>).
+    /// </summary>
     IoError = 31,
 
     /// <summary>The library panicked: a bug in libreftoken (<c>REFTOKEN_INTERNAL_PANIC</c>).</summary>

@@ -23,6 +23,7 @@ public unsafe class RawAbiTests
         Assert.Equal(80, sizeof(NativeHttpRequest));
         Assert.Equal(40, sizeof(NativeCredentials));
         Assert.Equal(64, sizeof(NativeEndpointAnswer));
+        Assert.Equal(48, sizeof(RevocationStats));
     }
 
     [Fact]
@@ -156,5 +157,48 @@ public unsafe class RawAbiTests
         Assert.True(new Span<byte>(buf, 8).ToArray() is var a && Array.TrueForAll(a, b => b == 0xAA));
         Assert.Equal(RefTokenStatus.BufferTooSmall, NativeMethods.reftoken_handle_new(null, 0, &len));
         Assert.Equal(66u, len);
+    }
+
+    [Fact]
+    public void RevocationNullArguments()
+    {
+        ReadOnlySpan<byte> urlText = "redis://127.0.0.1:1/"u8;
+        byte* url = stackalloc byte[urlText.Length];
+        urlText.CopyTo(new Span<byte>(url, urlText.Length));
+        nuint n = (nuint)urlText.Length;
+        using TokenValidator validator = TokenValidator.Create(_ => null, null, 0, TimeSpan.Zero);
+        nint v = validator.SafeHandle.DangerousGetHandle();
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_postgres(0, url, n, null, 0, 0, out RevocationListenerSafeHandle l));
+        Assert.True(l.IsInvalid);
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(0, url, n, null, 0, 0, out l));
+        Assert.True(l.IsInvalid);
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(v, null, n, null, 0, 0, out l));
+        Assert.True(l.IsInvalid);
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(v, url, n, null, 3, 0, out l));
+        Assert.True(l.IsInvalid);
+        byte bad = 0xFF;
+        Assert.Equal(RefTokenStatus.InvalidUtf8, NativeMethods.reftoken_revocation_listener_start_postgres(v, &bad, 1, null, 0, 0, out l));
+        Assert.True(l.IsInvalid);
+        Assert.Equal(RefTokenStatus.InvalidUtf8, NativeMethods.reftoken_revocation_listener_start_redis(v, url, n, &bad, 1, 0, out l));
+        Assert.True(l.IsInvalid);
+
+        RevocationStats stats;
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_wait(new RevocationListenerSafeHandle(), 0));
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_stats(new RevocationListenerSafeHandle(), &stats));
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_stop(new RevocationListenerSafeHandle()));
+        NativeMethods.reftoken_revocation_listener_free(0); // NULL is ignored
+
+        // A started listener (port 1 refuses it).
+        Assert.Equal(RefTokenStatus.Ok, NativeMethods.reftoken_revocation_listener_start_redis(v, url, n, null, 0, 0, out l));
+        using (l)
+        {
+            Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_stats(l, null));
+            Assert.Equal(RefTokenStatus.Ok, NativeMethods.reftoken_revocation_listener_stop(l));
+        }
+
+        ulong receivers = 99;
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_publish_redis(null, 3, null, 0, url, 1, &receivers));
+        Assert.Equal(0UL, receivers);
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_publish_redis(url, n, null, 0, null, 1, null));
     }
 }

@@ -373,4 +373,39 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial nuint reftoken_validator_cached(ValidatorSafeHandle validator);
+
+    // ---- revocation: listeners and "evict this key on all nodes" ----
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_listener_start_postgres(
+        nint validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
+        out RevocationListenerSafeHandle @out);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_listener_start_redis(
+        nint validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
+        out RevocationListenerSafeHandle @out);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_listener_wait(RevocationListenerSafeHandle listener, uint timeout_ms);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_listener_stats(RevocationListenerSafeHandle listener, RevocationStats* @out);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_listener_stop(RevocationListenerSafeHandle listener);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial void reftoken_revocation_listener_free(nint listener);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_revocation_publish_redis(
+        byte* url, nuint url_len, byte* channel, nuint channel_len, byte* key, nuint key_len, ulong* out_receivers);
 }
