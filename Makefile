@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
 
-.PHONY: all quickstart lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check clean
+.PHONY: all quickstart lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check fuzz-smoke clean
 
 all: lib
 
@@ -23,6 +23,8 @@ lib:
 # The committed header must be what build.rs generates from src/ffi.
 header-check: lib
 	@git diff --quiet -- include/reftoken.h || { echo "include/reftoken.h is stale: commit the regenerated header"; git diff --stat -- include/reftoken.h; exit 1; }
+
+FUZZ_SECONDS ?= 5
 
 test-rust:
 	$(CARGO) test --release --locked --workspace
@@ -62,6 +64,10 @@ docs: lib
 # Install into a temporary prefix and build consumers three ways; the Debian packages.
 test-install: lib cli
 	packaging/test-install.sh
+
+# Every fuzz target for a few seconds on its committed corpus (the long campaigns: SECURITY.md).
+fuzz-smoke:
+	scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
 
 test: header-check doc-check test-rust test-c test-dotnet test-install
 

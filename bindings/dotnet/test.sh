@@ -13,6 +13,15 @@ unset REFTOKEN_NATIVE_LIBRARY
 
 (cd "$root" && cargo build --release --locked)
 
+# The revocation tests need PostgreSQL and Redis, and IdentityServer's EF Core store runs on SQLite
+# and on PostgreSQL: without servers given, start the private ones of scripts/test-servers.sh on
+# 127.0.0.1 (and stop them at the end).
+if [ -z "${REFTOKEN_TEST_POSTGRES_NOTIFY:-}" ] || [ -z "${REFTOKEN_TEST_REDIS:-}" ]; then
+  eval "$("$root/scripts/test-servers.sh" start)"
+  trap '"$root/scripts/test-servers.sh" stop' EXIT
+fi
+export REFTOKEN_TEST_POSTGRES="${REFTOKEN_TEST_POSTGRES:-$REFTOKEN_TEST_POSTGRES_NOTIFY}"
+
 work="$here/obj/test-sh"            # obj/ is git-ignored
 packages="$work/packages"           # the packed .nupkg files
 restore_cache="$work/restore"       # isolated: a repack is never shadowed by a cached copy
@@ -70,12 +79,6 @@ run_tests packages "$here/tests/RefToken.PackageTests" -c Release \
 
 # 3. Duende IdentityServer in the test process: only with locally built Duende packages.
 if [ -n "${DUENDE_PACKAGES:-}" ]; then
-  # IdentityServer's EF Core store runs on SQLite and on PostgreSQL: without a server given, use
-  # the private one scripts/test-servers.sh keeps on 127.0.0.1.
-  if [ -z "${REFTOKEN_TEST_POSTGRES:-}" ]; then
-    eval "$("$root/scripts/test-servers.sh" start)"
-    export REFTOKEN_TEST_POSTGRES="$REFTOKEN_TEST_POSTGRES_NOTIFY"
-  fi
   run_tests identityserver "$here/tests/RefToken.IdentityServer.Tests" -c Release || status=1
 else
   echo "Duende IdentityServer integration tests not run: DUENDE_PACKAGES is not set (see bindings/dotnet/README.md to build the Duende 7.4.8 packages)."
