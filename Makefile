@@ -67,7 +67,7 @@ test-install: lib cli
 
 # Every fuzz target for a few seconds on its committed corpus (the long campaigns: SECURITY.md).
 fuzz-smoke:
-	scripts/fuzz.sh --seconds $(FUZZ_SECONDS)
+	scripts/fuzz.sh --quiet --seconds $(FUZZ_SECONDS)
 
 test: header-check doc-check test-rust test-c test-dotnet test-install
 

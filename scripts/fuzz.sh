@@ -2,7 +2,7 @@
 # Builds RefToken's fuzz targets (fuzz/) with libFuzzer on stable Rust and runs them.
 #
 #   scripts/fuzz.sh [TARGET...] [--seconds N] [--runs N] [--jobs N] [--build-only] [--list]
-#                   [--minimize] [--] [LIBFUZZER_FLAG...]
+#                   [--minimize] [--quiet] [--] [LIBFUZZER_FLAG...]
 #
 # No TARGET: every target. --seconds N (default 15) bounds each target's run; --runs N stops a
 # target after N executions instead (for the long campaigns: --runs 10000000 --seconds 0).
@@ -10,14 +10,15 @@
 # fuzz/target/new-corpus/TARGET, so a CI run leaves the checkout clean) with the dictionary
 # fuzz/dict/TARGET.dict when there is one. A crash stops the script with a non-zero exit
 # and leaves the input in fuzz/artifacts/TARGET/. --minimize rewrites fuzz/corpus/TARGET as
-# a small set of inputs with the same coverage (libFuzzer's -set_cover_merge=1).
+# a small set of inputs with the same coverage (libFuzzer's -set_cover_merge=1). --quiet keeps
+# each target's log in fuzz/target/logs/TARGET.log and prints its totals (the whole log on failure).
 #
 # Coverage comes from LLVM's SanitizerCoverage through RUSTFLAGS (what cargo-fuzz passes),
 # so no nightly toolchain and no cargo-fuzz are needed. Runs under `nice` unless NICE=0.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
-seconds=15 runs="" jobs=1 build_only=0 list=0 minimize=0
+seconds=15 runs="" jobs=1 build_only=0 list=0 minimize=0 quiet=0
 targets=() extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +28,7 @@ while [ $# -gt 0 ]; do
     --build-only) build_only=1; shift ;;
     --list) list=1; shift ;;
     --minimize) minimize=1; shift ;;
+    --quiet) quiet=1; shift ;;
     --) shift; extra=("$@"); break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -71,7 +73,18 @@ for t in "${targets[@]}"; do
   [ -n "$runs" ] && limit+=(-runs="$runs")
   [ "$seconds" != 0 ] && limit+=(-max_total_time="$seconds")
   echo "== $t"
-  "${nice_cmd[@]}" "$bindir/$t" "$new" "$corpus" -artifact_prefix="$art" -timeout=10 \
-    -rss_limit_mb=4096 -print_final_stats=1 \
-    "${limit[@]}" "${dict[@]}" "${extra[@]}"
+  run=("${nice_cmd[@]}" "$bindir/$t" "$new" "$corpus" -artifact_prefix="$art" -timeout=10
+    -rss_limit_mb=4096 -print_final_stats=1 "${limit[@]}" "${dict[@]}" "${extra[@]}")
+  if [ "$quiet" = 1 ]; then
+    mkdir -p target/logs
+    log="target/logs/$t.log"
+    if ! "${run[@]}" >"$log" 2>&1; then
+      cat "$log"
+      echo "fuzz target $t failed (log: fuzz/$log)" >&2
+      exit 1
+    fi
+    grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" || true
+  else
+    "${run[@]}"
+  fi
 done
