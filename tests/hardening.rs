@@ -1769,3 +1769,79 @@ fn fuzz_rsa_jwk_with_a_zero_private_exponent_is_refused_not_a_panic() {
         assert!(k.is_null());
     }
 }
+
+/// Responses are built in a buffer each thread reuses; a callback that introspects again from
+/// inside a call (its options' `client_enabled`) gets a buffer of its own, and neither answer
+/// is disturbed, nor are the answers of a later call with a smaller response.
+#[test]
+fn introspection_nested_in_a_callback_gets_its_own_buffer() {
+    struct Ctx {
+        grant: *const reftoken_grant,
+        nested: Vec<u8>,
+    }
+    fn introspect(grant: *const reftoken_grant, options: *const reftoken_options) -> Vec<u8> {
+        let caller = reftoken_caller {
+            kind: REFTOKEN_CALLER_API,
+            name: rs(b"api1"),
+            scopes: rs(b"api1.read"),
+        };
+        let mut out = vec![0u8; 64 * 1024];
+        let mut len = 0;
+        let st = unsafe {
+            reftoken_introspect(
+                grant,
+                &caller,
+                1_740_830_400,
+                options,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut len,
+            )
+        };
+        assert_eq!(st, reftoken_status::REFTOKEN_OK);
+        out.truncate(len);
+        out
+    }
+    unsafe extern "C" fn enabled(ctx: *mut std::ffi::c_void, _: *const c_char, _: usize) -> bool {
+        let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
+        ctx.nested = introspect(ctx.grant, null());
+        true
+    }
+    let parse = |json: &str| {
+        let mut g = null_mut();
+        let st =
+            unsafe { reftoken_grant_parse_token_json(json.as_ptr().cast(), json.len(), &mut g) };
+        assert_eq!(st, reftoken_status::REFTOKEN_OK);
+        g
+    };
+    let (big, small) = (parse(&token_json(300)), parse(&token_json(1)));
+    let plain = introspect(big, null());
+    assert!(
+        plain.len() > 2000 && plain.starts_with(b"{\"iss\""),
+        "{}",
+        plain.len()
+    );
+    let mut ctx = Ctx {
+        grant: big,
+        nested: Vec::new(),
+    };
+    let options = reftoken_options {
+        identityserver_version: 0,
+        client_enabled: Some(enabled),
+        client_enabled_ctx: (&raw mut ctx).cast(),
+        client_offline_access: None,
+        client_offline_access_ctx: null_mut(),
+    };
+    assert_eq!(introspect(big, &options), plain);
+    assert_eq!(ctx.nested, plain);
+    let small_alone = {
+        let json: serde_json::Value = serde_json::from_slice(&introspect(small, null())).unwrap();
+        json
+    };
+    assert_eq!(small_alone["role"], "r0");
+    assert_eq!(small_alone["active"], true);
+    unsafe {
+        reftoken_grant_free(big);
+        reftoken_grant_free(small);
+    }
+}

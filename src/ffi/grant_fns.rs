@@ -544,11 +544,12 @@ pub unsafe extern "C" fn reftoken_grant_data(
 pub(crate) struct CallerArgs<'a> {
     kind: u32,
     name: &'a str,
-    scopes: Vec<&'a str>,
+    // Inline for the usual few scopes: no allocation per call.
+    scopes: smallvec::SmallVec<[&'a str; 8]>,
 }
 
 impl<'a> CallerArgs<'a> {
-    pub(crate) fn caller(&'a self) -> Caller<'a> {
+    pub(crate) fn caller(&self) -> Caller<'_> {
         if self.kind == REFTOKEN_CALLER_API {
             Caller::Api {
                 name: self.name,
@@ -652,17 +653,46 @@ pub unsafe extern "C" fn reftoken_introspect(
     ffi_boundary("reftoken_introspect", || {
         let token = try_ref!(Arc<Token>, grant);
         check_null!(out_len);
-        // SAFETY: forwarded pointer contracts.
-        let body = match unsafe {
-            with_caller(caller, options, |c, o| {
-                introspection::respond(token, c, Instant::from_unix_seconds(now), o)
-            })
-        } {
-            Ok(r) => try_core!(r),
-            Err(status) => return status,
-        };
-        // SAFETY: caller's buffer contract.
-        unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+        with_response_buffer(|body| {
+            // SAFETY: forwarded pointer contracts.
+            match unsafe {
+                with_caller(caller, options, |c, o| {
+                    introspection::respond_into(token, c, Instant::from_unix_seconds(now), o, body)
+                })
+            } {
+                Ok(r) => try_core!(r),
+                Err(status) => return status,
+            };
+            // SAFETY: caller's buffer contract.
+            unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+        })
+    })
+}
+
+/// Runs `f` with this thread's response buffer (empty), and wipes what it wrote afterwards:
+/// a response holds the token's claims. Reused so that a response costs no allocation; a
+/// nested call (from an options callback) gets a buffer of its own.
+fn with_response_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    use std::cell::RefCell;
+    use zeroize::Zeroize;
+    thread_local!(static BUFFER: RefCell<String> = const { RefCell::new(String::new()) });
+    // Buffers grown past this by an unusually large response are not kept.
+    const KEEP: usize = 16 * 1024;
+    let run = |buf: &mut String| {
+        let r = f(buf);
+        buf.as_mut_str().zeroize();
+        buf.clear();
+        r
+    };
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let r = run(&mut buf);
+            if buf.capacity() > KEEP {
+                *buf = String::new();
+            }
+            r
+        }
+        Err(_) => run(&mut String::new()),
     })
 }
 
@@ -690,17 +720,19 @@ pub unsafe extern "C" fn reftoken_introspect_data(
             text,
             ring.map(|r| &**r as &dyn Unprotect)
         ));
-        // SAFETY: forwarded pointer contracts.
-        let body = match unsafe {
-            with_caller(caller, options, |c, o| {
-                introspection::respond(&token, c, Instant::from_unix_seconds(now), o)
-            })
-        } {
-            Ok(r) => try_core!(r),
-            Err(status) => return status,
-        };
-        // SAFETY: caller's buffer contract.
-        unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+        with_response_buffer(|body| {
+            // SAFETY: forwarded pointer contracts.
+            match unsafe {
+                with_caller(caller, options, |c, o| {
+                    introspection::respond_into(&token, c, Instant::from_unix_seconds(now), o, body)
+                })
+            } {
+                Ok(r) => try_core!(r),
+                Err(status) => return status,
+            };
+            // SAFETY: caller's buffer contract.
+            unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+        })
     })
 }
 
