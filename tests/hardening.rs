@@ -1845,3 +1845,47 @@ fn introspection_nested_in_a_callback_gets_its_own_buffer() {
         reftoken_grant_free(small);
     }
 }
+
+/// fuzz target `keyring_file` (crash-363c596df7f21a30321c20884c6e7c7280e531a7, minimised to
+/// `EF BB BF EF BB BF EF BB BF <k/>`): a key file starting with three UTF-8 byte-order marks
+/// failed `KeyRing::from_dir`, while the file's
+/// text after its encoding signature loaded with `KeyRing::from_xml`: `from_dir` kept the
+/// signature in the text, and a text could start with two marks (`KeyRing::from_xml` skipped
+/// one, roxmltree another). A UTF-8 mark is now the file's signature, as the UTF-16 ones were,
+/// and a text starts with one mark at most.
+#[test]
+fn fuzz_key_file_byte_order_marks_read_as_the_text_from_xml_is_given() {
+    const BOM: &str = "\u{FEFF}";
+    let key = FIXTURE_KEY
+        .strip_prefix(BOM)
+        .expect("the fixture file has a mark");
+    let dir = tempfile::tempdir().unwrap();
+    for marks in 0..4 {
+        let file = format!("{}{key}", BOM.repeat(marks));
+        std::fs::write(dir.path().join("key.xml"), &file).unwrap();
+        let from_dir = KeyRing::from_dir(dir.path());
+        let from_xml = KeyRing::from_xml(&[file.strip_prefix(BOM).unwrap_or(&file)]);
+        assert_eq!(from_dir.is_ok(), marks <= 2, "{marks} marks");
+        assert_eq!(from_xml.is_ok(), from_dir.is_ok(), "{marks} marks");
+        if let (Ok(a), Ok(b)) = (&from_dir, &from_xml) {
+            assert_eq!(a.keys().count(), 1);
+            assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        }
+    }
+    assert!(KeyRing::from_xml(&[format!("{BOM}{key}")]).is_ok());
+    assert!(matches!(
+        KeyRing::from_xml(&[format!("{BOM}{BOM}{key}")]),
+        Err(Error::Malformed { .. })
+    ));
+    // The fuzzer's input, minimised: three marks and an element that is not a key.
+    let artifact = "\u{FEFF}\u{FEFF}\u{FEFF}<k/>";
+    std::fs::write(dir.path().join("key.xml"), artifact).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let mut r = null_mut();
+    let st = unsafe {
+        reftoken_keyring_new_from_dir(path.as_ptr().cast(), path.len(), null(), 0, &mut r)
+    };
+    unsafe { reftoken_keyring_free(r) };
+    assert_eq!(st, reftoken_status::REFTOKEN_MALFORMED_INPUT);
+    assert!(KeyRing::from_xml(&[&artifact[3..]]).is_err());
+}

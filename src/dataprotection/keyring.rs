@@ -171,6 +171,13 @@ impl KeyRing {
         for (name, text) in docs {
             Error::check_len("key ring XML element", text.len(), MAX_XML_LEN)?;
             let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+            // One byte-order mark at most: roxmltree would skip a second one.
+            if text.starts_with('\u{FEFF}') {
+                return Err(Error::malformed(
+                    "key ring XML",
+                    format!("{name}: more than one byte-order mark"),
+                ));
+            }
             let options = ParsingOptions {
                 allow_dtd: false,
                 nodes_limit: MAX_XML_NODES,
@@ -386,6 +393,11 @@ fn read_xml_file(path: &Path) -> Result<Zeroizing<String>, ReadError> {
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]])),
         );
+    }
+    // A UTF-8 byte-order mark is the file's encoding signature, as the UTF-16 ones above are:
+    // decoding consumes it, so a file reads as the text `from_xml` would be given.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
     }
     match String::from_utf8(std::mem::take(&mut *bytes)) {
         Ok(s) => Ok(Zeroizing::new(s)),
