@@ -167,11 +167,107 @@ impl Token {
     /// member names are case-sensitive as in System.Text.Json).
     pub fn from_json(text: &str) -> Result<Token, Error> {
         Error::check_len("token JSON", text.len(), limits::MAX_DATA_LEN)?;
-        expect_object("token JSON", text)?;
-        let token: Token =
-            serde_json::from_str(text).map_err(|e| Error::malformed("token JSON", e))?;
+        let token = match Token::from_written_layout(json::Layout::new(text)) {
+            Some(token) => token,
+            None => {
+                expect_object("token JSON", text)?;
+                serde_json::from_str(text).map_err(|e| Error::malformed("token JSON", e))?
+            }
+        };
         Error::check_len("claim count", token.claims.len(), limits::MAX_CLAIMS)?;
         Ok(token)
+    }
+
+    /// Reads the token when the text is laid out exactly as [`Token::to_json`] (and so
+    /// IdentityServer) writes it, without a general parser; `None` sends anything else to serde.
+    fn from_written_layout(mut r: json::Layout) -> Option<Token> {
+        let optional = |r: &mut json::Layout, name: (&str, &str)| -> Option<Option<String>> {
+            if !r.eat_key(name) {
+                return Some(None);
+            }
+            let v = r.string()?;
+            r.expect(",")?;
+            Some(Some(v))
+        };
+        r.expect("{")?;
+        r.key(json::member!("AllowedSigningAlgorithms"))?;
+        let allowed_signing_algorithms = r.string_array()?;
+        r.expect(",")?;
+        let confirmation = optional(&mut r, json::member!("Confirmation"))?;
+        r.key(json::member!("Audiences"))?;
+        let audiences = r.string_array()?;
+        r.expect(",")?;
+        let issuer = optional(&mut r, json::member!("Issuer"))?;
+        r.key(json::member!("CreationTime"))?;
+        let creation_time = instant::parse(&r.string()?).ok()?;
+        r.expect(",")?;
+        r.key(json::member!("Lifetime"))?;
+        let lifetime = r.i32()?;
+        r.expect(",")?;
+        let token_type = optional(&mut r, json::member!("Type"))?;
+        let client_id = optional(&mut r, json::member!("ClientId"))?;
+        r.key(json::member!("AccessTokenType"))?;
+        let access_token_type = r.i32()?;
+        r.expect(",")?;
+        let description = optional(&mut r, json::member!("Description"))?;
+        r.key(json::member!("IncludeJwtId"))?;
+        let include_jwt_id = r.bool()?;
+        r.expect(",")?;
+        r.key(json::member!("Claims"))?;
+        r.expect("[")?;
+        let mut claims = Vec::new();
+        if !r.eat("]") {
+            loop {
+                r.expect("{")?;
+                r.key(json::member!("Type"))?;
+                let claim_type = r.string()?;
+                r.expect(",")?;
+                r.key(json::member!("Value"))?;
+                let value = r.string()?;
+                let value_type = if r.eat(",") {
+                    r.key(json::member!("ValueType"))?;
+                    Some(r.string()?)
+                } else {
+                    None
+                };
+                r.expect("}")?;
+                claims.push(Claim {
+                    claim_type,
+                    value,
+                    value_type,
+                });
+                if claims.len() > limits::MAX_CLAIMS {
+                    return None;
+                }
+                if r.eat("]") {
+                    break;
+                }
+                r.expect(",")?;
+            }
+        }
+        r.expect(",")?;
+        r.key(json::member!("Version"))?;
+        let version = r.i32()?;
+        // IdentityServer's computed `Scopes`: read to check the layout, then dropped as serde does.
+        r.expect(",")?;
+        r.key(json::member!("Scopes"))?;
+        r.skip_string_array()?;
+        r.expect("}")?;
+        r.at_end().then_some(Token {
+            allowed_signing_algorithms,
+            confirmation,
+            audiences,
+            issuer,
+            creation_time,
+            lifetime,
+            token_type,
+            client_id,
+            access_token_type,
+            description,
+            include_jwt_id,
+            claims,
+            version,
+        })
     }
 
     /// Serializes exactly as IdentityServer's `PersistentGrantSerializer` does.
@@ -380,6 +476,16 @@ pub fn seal_data(payload: &str, protected: bool) -> String {
 /// Reads the `Token` from an unprotected `Data` column. A protected one gives
 /// [`Error::DataProtected`]; use a key ring (see [`crate::dataprotection`]) for those.
 pub fn read_token(data: &str) -> Result<Token, Error> {
+    // IdentityServer's own rows are read in one pass, straight from the container.
+    if let Some(payload) = data
+        .strip_prefix(CONTAINER_PLAIN)
+        .and_then(|r| r.strip_suffix("\"}"))
+        .filter(|_| data.len() <= limits::MAX_DATA_LEN)
+    {
+        if let Some(token) = Token::from_written_layout(json::Layout::nested(payload)) {
+            return Ok(token);
+        }
+    }
     match open_data(data)? {
         DataPayload::Plain(json) => Token::from_json(&json),
         DataPayload::Protected(_) => Err(Error::DataProtected),

@@ -243,53 +243,294 @@ fn surrogates_paired(raw: &str) -> bool {
 
 /// The content of a JSON string (what lies between its quotes) unescaped, or `None` when it
 /// holds anything but the plain case: an unescaped quote or control character, an unknown
-/// escape, or a surrogate escape. Callers fall back to a full parser, which words the error.
+/// escape, or a lone surrogate escape. Callers fall back to a full parser, which words the error.
 pub fn unescape_plain(content: &str) -> Option<String> {
     let b = content.as_bytes();
-    // A fold, not `any`: it vectorises.
-    if b.iter().fold(false, |found, &c| found | (c < 0x20)) {
-        return None;
-    }
     let mut out = String::with_capacity(b.len());
     let mut run = 0;
     let mut i = 0;
-    while let Some(n) = memchr::memchr2(b'\\', b'"', &b[i..]) {
-        i += n;
-        if b[i] == b'"' {
-            return None;
+    // One table test per byte: the runs between escapes are short in IdentityServer's rows
+    // (every quote of the inner JSON is `\u0022`), too short for a vector search to pay off.
+    while i < b.len() {
+        if STRING_PLAIN[b[i] as usize] != 0 {
+            i += 1;
+            continue;
+        }
+        if b[i] != b'\\' {
+            return None; // a quote or a control character
         }
         out.push_str(&content[run..i]);
-        let c = match *b.get(i + 1)? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
+        match *b.get(i + 1)? {
             b'u' => {
-                let hex = b.get(i + 2..i + 6)?;
-                let digit = |h: u8| match h {
-                    b'0'..=b'9' => Some(h - b'0'),
-                    b'a'..=b'f' => Some(h - b'a' + 10),
-                    b'A'..=b'F' => Some(h - b'A' + 10),
-                    _ => None,
+                let unit = hex4(b.get(i + 2..i + 6)?)?;
+                i += 6;
+                let c = match unit {
+                    // A pair: what System.Text.Json writes for a character beyond the BMP.
+                    0xD800..=0xDBFF if b.get(i..i + 2) == Some(b"\\u") => {
+                        let low = hex4(b.get(i + 2..i + 6)?)?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        i += 6;
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    unit => unit,
                 };
-                let unit = hex
-                    .iter()
-                    .try_fold(0u32, |u, &h| Some(u << 4 | u32::from(digit(h)?)))?;
-                i += 4;
-                char::from_u32(unit)? // surrogates are not chars: the full parser pairs them
+                out.push(char::from_u32(c)?); // a lone surrogate is no char: the full parser words it
             }
-            _ => return None,
-        };
-        out.push(c);
-        i += 2;
+            e => {
+                out.push(match e {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    _ => return None,
+                });
+                i += 2;
+            }
+        }
         run = i;
     }
     out.push_str(&content[run..]);
     Some(out)
+}
+
+// 1: a byte that stands for itself inside a JSON string (not a quote, backslash or control).
+static STRING_PLAIN: [u8; 256] = {
+    let mut t = [1u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = 0;
+        i += 1;
+    }
+    t[b'"' as usize] = 0;
+    t[b'\\' as usize] = 0;
+    t
+};
+
+fn hex4(h: &[u8]) -> Option<u32> {
+    h.iter().try_fold(0u32, |u, &h| {
+        let d = match h {
+            b'0'..=b'9' => h - b'0',
+            b'a'..=b'f' => h - b'a' + 10,
+            b'A'..=b'F' => h - b'A' + 10,
+            _ => return None,
+        };
+        Some(u << 4 | u32::from(d))
+    })
+}
+
+/// A member name for [`Layout::key`]: `("\"Name\":", "\\u0022Name\\u0022:")`.
+macro_rules! member {
+    ($name:literal) => {
+        (
+            concat!("\"", $name, "\":"),
+            concat!("\\u0022", $name, "\\u0022:"),
+        )
+    };
+}
+
+pub(crate) use member;
+
+/// A reader for JSON in one exact layout: the fast paths for what IdentityServer writes.
+/// Each step consumes what it expects or returns `None`, and the caller then hands the whole
+/// text to a general parser, which decides (and words any error). So a layout reader may
+/// refuse more than JSON does, but must never accept anything a general parser would refuse
+/// or read it differently.
+pub struct Layout<'a> {
+    text: &'a str,
+    pos: usize,
+    string_start: usize,
+    // How a quote of the JSON being read appears in `text`: itself, or `\u0022` when the JSON
+    // is the content of a string of outer JSON (a `Data` column's payload).
+    quote: &'static str,
+}
+
+impl<'a> Layout<'a> {
+    /// Reads the JSON `text`.
+    pub fn new(text: &'a str) -> Self {
+        Layout {
+            text,
+            pos: 0,
+            string_start: 0,
+            quote: "\"",
+        }
+    }
+
+    /// Reads the JSON held, escaped as System.Text.Json escapes it, in `content`: the text
+    /// between the quotes of a string of outer JSON. Its quotes are `\u0022` there.
+    pub fn nested(content: &'a str) -> Self {
+        Layout {
+            text: content,
+            pos: 0,
+            string_start: 0,
+            quote: "\\u0022",
+        }
+    }
+
+    /// Consumes `lit` (punctuation, numbers, `true`...: nothing with a quote) if it comes next.
+    #[inline]
+    pub fn eat(&mut self, lit: &str) -> bool {
+        let rest = &self.text.as_bytes()[self.pos..];
+        // Most literals are one byte: compared inline, not through memcmp.
+        let found = match lit.as_bytes() {
+            [c] => rest.first() == Some(c),
+            lit => rest.starts_with(lit),
+        };
+        if found {
+            self.pos += lit.len();
+        }
+        found
+    }
+
+    /// Consumes `lit`, which must come next.
+    pub fn expect(&mut self, lit: &str) -> Option<()> {
+        self.eat(lit).then_some(())
+    }
+
+    /// Consumes a member name and its colon if they come next, given as they appear in plain
+    /// JSON (`"Name":`) and nested (`\u0022Name\u0022:`); `member!` writes both.
+    pub fn eat_key(&mut self, (plain, nested): (&str, &str)) -> bool {
+        self.eat(if self.quote.len() == 1 { plain } else { nested })
+    }
+
+    /// Consumes a member name and its colon, which must come next.
+    pub fn key(&mut self, name: (&str, &str)) -> Option<()> {
+        self.eat_key(name).then_some(())
+    }
+
+    /// Whether the whole text has been read.
+    pub fn at_end(&self) -> bool {
+        self.pos == self.text.len()
+    }
+
+    /// A JSON string, unescaped.
+    pub fn string(&mut self) -> Option<String> {
+        let (content, escaped) = self.string_content()?;
+        match (escaped, self.quote.len() > 1) {
+            (false, _) => Some(content.to_owned()),
+            (true, false) => unescape_plain(content),
+            // Escaped twice: once as a string of the inner JSON, once more in the outer one.
+            (true, true) => unescape_plain(&unescape_plain(content)?),
+        }
+    }
+
+    /// A JSON string, checked and passed over.
+    pub fn skip_string(&mut self) -> Option<()> {
+        match self.string_content()? {
+            (_, false) => Some(()),
+            _ => {
+                self.pos = self.string_start;
+                self.string().map(drop)
+            }
+        }
+    }
+
+    /// The raw content of the string that comes next, and whether it holds a backslash.
+    fn string_content(&mut self) -> Option<(&'a str, bool)> {
+        let text: &'a str = self.text;
+        let b = text.as_bytes();
+        let nested = self.quote.len() > 1;
+        if !b[self.pos..].starts_with(self.quote.as_bytes()) {
+            return None;
+        }
+        self.string_start = self.pos;
+        let start = self.pos + self.quote.len();
+        let mut i = start;
+        let mut escaped = false;
+        let end = loop {
+            match *b.get(i)? {
+                b'"' if !nested => break i + 1,
+                b'"' => return None, // a bare quote cannot stand in a string of the outer JSON
+                b'\\'
+                    if nested
+                        && b.get(i..i + 6).and_then(|q| <&[u8; 6]>::try_from(q).ok())
+                            == Some(b"\\u0022") =>
+                {
+                    break i + 6;
+                }
+                b'\\' => {
+                    // A multi-byte character after the backslash leaves `i` inside it, which is
+                    // harmless: continuation bytes are never a quote or a backslash, and the
+                    // escape itself is checked by `unescape_plain`.
+                    escaped = true;
+                    i += 2;
+                }
+                c if c < 0x20 => return None,
+                _ => i += 1,
+            }
+        };
+        self.pos = end;
+        Some((&text[start..i], escaped))
+    }
+
+    /// A JSON integer that fits an `i32`, in the form System.Text.Json writes (no fraction,
+    /// exponent or leading zero).
+    pub fn i32(&mut self) -> Option<i32> {
+        let b = self.text.as_bytes();
+        let mut i = self.pos;
+        let negative = b.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let digits = b[i..]
+            .iter()
+            .take(11)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        // `-0` too is left to the general parser (serde_json reads it as a float).
+        if digits == 0 || digits > 10 || (b[i] == b'0' && (digits > 1 || negative)) {
+            return None;
+        }
+        let magnitude = b[i..i + digits]
+            .iter()
+            .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+        let v = i32::try_from(if negative { -magnitude } else { magnitude }).ok()?;
+        self.pos = i + digits;
+        Some(v)
+    }
+
+    /// `true` or `false`.
+    pub fn bool(&mut self) -> Option<bool> {
+        if self.eat("true") {
+            Some(true)
+        } else if self.eat("false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// An array of strings, without whitespace.
+    pub fn string_array(&mut self) -> Option<Vec<String>> {
+        let mut items = Vec::new();
+        self.each_string(|r| {
+            items.push(r.string()?);
+            Some(())
+        })?;
+        Some(items)
+    }
+
+    /// An array of strings, checked and passed over.
+    pub fn skip_string_array(&mut self) -> Option<()> {
+        self.each_string(Layout::skip_string)
+    }
+
+    fn each_string(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect("[")?;
+        if self.eat("]") {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.eat("]") {
+                return Some(());
+            }
+            self.expect(",")?;
+        }
+    }
 }
 
 /// Whether the arrays and objects of `raw` nest no deeper than

@@ -83,6 +83,27 @@ fn token() -> impl Strategy<Value = Token> {
         )
 }
 
+/// The bytes edits put in: JSON's structure, escapes, digits and a control character.
+const EDIT_BYTES: &[u8] = b"\"\\u0022,:[]{}- 1059aeE.\x01/n";
+
+/// Applies (position, byte, kind) edits: 0 replaces the byte there, 1 inserts one, 2 removes.
+fn edit(mut b: Vec<u8>, edits: &[(proptest::sample::Index, usize, u8)]) -> Vec<u8> {
+    for (at, byte, kind) in edits {
+        if b.is_empty() {
+            break;
+        }
+        let i = at.index(b.len());
+        match kind {
+            0 => b[i] = EDIT_BYTES[*byte],
+            1 => b.insert(i, EDIT_BYTES[*byte]),
+            _ => {
+                b.remove(i);
+            }
+        }
+    }
+    b
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -116,9 +137,8 @@ proptest! {
     ) {
         let content = parts.concat();
         let serde = serde_json::from_str::<String>(&format!("\"{content}\""));
-        match json::unescape_plain(&content) {
-            Some(fast) => prop_assert_eq!(Some(fast), serde.ok()),
-            None => {}
+        if let Some(fast) = json::unescape_plain(&content) {
+            prop_assert_eq!(Some(fast), serde.ok());
         }
         // And the whole Data column reads the same through either path.
         let data = format!("{{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":false,\"Payload\":\"{content}\"}}");
@@ -186,4 +206,140 @@ proptest! {
         let actual = key::store_key(&handle, &grant_type).unwrap();
         prop_assert_eq!(actual.as_str(), expected);
     }
+}
+
+proptest! {
+    // Many cases: most edits break the layout, and the interesting ones keep it.
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    /// `Token::from_json` and `read_token` read what IdentityServer writes without a general
+    /// parser. Whatever the edits to such a text (bytes replaced, inserted or removed, quotes
+    /// and escapes broken, numbers changed), they agree with serde_json: same token, or both
+    /// refuse.
+    #[test]
+    fn token_fast_paths_agree_with_serde_json(
+        t in token(),
+        extra in (proptest::option::of(".{0,6}"), proptest::option::of(".{0,6}"), proptest::collection::vec(".{0,4}", 0..2), any::<bool>(), any::<i32>(), any::<i32>()),
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), 0usize..EDIT_BYTES.len(), 0u8..3), 0..3),
+        in_column in any::<bool>(),
+    ) {
+        let (confirmation, token_type, algorithms, include_jwt_id, access_token_type, version) = extra;
+        let t = Token { confirmation, token_type, allowed_signing_algorithms: algorithms, include_jwt_id, access_token_type, version, ..t };
+        let json = t.to_json();
+        let text = if in_column { grant::seal_data(&json, false) } else { json };
+        let Ok(text) = String::from_utf8(edit(text.into_bytes(), &edits)) else { return Ok(()) };
+        if in_column {
+            // The reference: the container opened (its own fast path is checked against serde
+            // above), then the payload given to serde_json.
+            let reference = match grant::open_data(&text) {
+                Ok(grant::DataPayload::Plain(p)) if p.starts_with('{') => serde_json::from_str::<Token>(&p).ok(),
+                _ => None,
+            };
+            prop_assert_eq!(grant::read_token(&text).ok(), reference, "{}", text);
+        } else if text.starts_with('{') {
+            prop_assert_eq!(Token::from_json(&text).ok(), serde_json::from_str::<Token>(&text).ok(), "{}", text);
+        }
+    }
+}
+
+/// The edits random ones rarely make, one at a time: each text is read by `Token::from_json`
+/// and, sealed in a `Data` column, by `read_token`, and both must agree with serde_json.
+#[test]
+fn token_layout_edge_cases_agree_with_serde_json() {
+    let t = Token {
+        audiences: vec!["api1".into(), "a\"b".into()],
+        issuer: Some("https://idp".into()),
+        lifetime: 3600,
+        description: Some("x+y".into()),
+        claims: vec![
+            Claim::new("sub", "alice"),
+            Claim::typed("n", "1", VT_INTEGER64),
+            Claim::new("s", "line\nbreak \u{e9}\u{1F600}"),
+        ],
+        ..Token::default()
+    };
+    let json = t.to_json();
+    assert!(json.contains("\"Lifetime\":3600,"), "{json}");
+    let cases: &[(&str, &str)] = &[
+        ("\"Lifetime\":3600", "\"Lifetime\":03600"),
+        ("\"Lifetime\":3600", "\"Lifetime\":-0"),
+        ("\"Lifetime\":3600", "\"Lifetime\":-3600"),
+        ("\"Lifetime\":3600", "\"Lifetime\":2147483647"),
+        ("\"Lifetime\":3600", "\"Lifetime\":2147483648"),
+        ("\"Lifetime\":3600", "\"Lifetime\":-2147483648"),
+        ("\"Lifetime\":3600", "\"Lifetime\":-2147483649"),
+        ("\"Lifetime\":3600", "\"Lifetime\":99999999999"),
+        ("\"Lifetime\":3600", "\"Lifetime\":3600.0"),
+        ("\"Lifetime\":3600", "\"Lifetime\":36e2"),
+        ("\"Lifetime\":3600", "\"Lifetime\":-"),
+        ("\"Lifetime\":3600", "\"Lifetime\": 3600"),
+        ("\"Lifetime\":3600", "\"Lifetime\":\"3600\""),
+        ("\"Version\":5", "\"Version\":05"),
+        ("\"IncludeJwtId\":false", "\"IncludeJwtId\":true"),
+        ("\"IncludeJwtId\":false", "\"IncludeJwtId\":fals"),
+        ("\"IncludeJwtId\":false", "\"IncludeJwtId\":0"),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":null"),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"\\ud800\""),
+        (
+            "\"Issuer\":\"https://idp\"",
+            "\"Issuer\":\"\\ud83d\\ude00\"",
+        ),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"\\u0068ttps\""),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"a\\qb\""),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"a\u{1}b\""),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"a\\\\\""),
+        ("\"Issuer\":\"https://idp\"", "\"Issuer\":\"a\\\"\""),
+        ("\"Issuer\"", "\"\\u0049ssuer\""),
+        ("\"Issuer\"", "\"issuer\""),
+        ("\"Audiences\":[", "\"Audiences\":[\"x\","),
+        ("\"Audiences\":[", "\"Audiences\":[1,"),
+        (
+            "\"Claims\":[",
+            "\"Claims\":[{\"Type\":\"t\",\"Value\":\"v\",\"ValueType\":null},",
+        ),
+        (
+            "\"Claims\":[",
+            "\"Claims\":[{\"Type\":\"t\",\"Value\":\"v\",\"Extra\":1},",
+        ),
+        (
+            "\"Claims\":[",
+            "\"Claims\":[{\"Value\":\"v\",\"Type\":\"t\"},",
+        ),
+        (
+            "\"Claims\":[",
+            "\"Claims\":[{\"Type\":\"t\",\"Type\":\"u\",\"Value\":\"v\"},",
+        ),
+        ("\"Scopes\":[", "\"Scopes\":[\"\\ud800\","),
+        ("\"Scopes\":[", "\"Scopes\":[\"\\x\","),
+        ("\"Scopes\":[", "\"Scopes\":[7,"),
+        (
+            "{\"AllowedSigningAlgorithms\"",
+            "{\"Lifetime\":1,\"AllowedSigningAlgorithms\"",
+        ),
+        ("\"CreationTime\":\"", "\"CreationTime\":\"x"),
+    ];
+    let mut differing = 0;
+    for (from, to) in cases {
+        assert!(json.contains(from), "{from}");
+        let text = json.replacen(from, to, 1);
+        let general = serde_json::from_str::<Token>(&text).ok();
+        differing += usize::from(general.as_ref() != Some(&t));
+        assert_eq!(Token::from_json(&text).ok(), general, "{text}");
+        let column = grant::seal_data(&text, false);
+        assert_eq!(grant::read_token(&column).ok(), general, "{column}");
+    }
+    for (from, to) in [
+        ("}\"}", "} \"}"),
+        ("}\"}", "}\"} "),
+        ("\\u0022Issuer\\u0022", "\\\"Issuer\\\""),
+    ] {
+        let column = grant::seal_data(&json, false).replacen(from, to, 1);
+        let payload: Option<String> = serde_json::from_str::<serde_json::Value>(&column)
+            .ok()
+            .and_then(|v| v["Payload"].as_str().map(str::to_owned));
+        let general = payload.and_then(|p| serde_json::from_str::<Token>(&p).ok());
+        assert_eq!(grant::read_token(&column).ok(), general, "{column}");
+    }
+    // The cases do reach the fast paths' edges: most change or break the token.
+    assert!(differing > cases.len() / 2);
 }

@@ -1,6 +1,7 @@
 //! The `Token` JSON (the container's payload) as `reftoken_grant_parse_token_json` and
-//! `Token::from_json` read it; a token that reads is introspected for every IdentityServer
-//! version and both kinds of caller, and every response must be one JSON object.
+//! `Token::from_json` read it, checked against serde_json (which its fast path must agree
+//! with); a token that reads is introspected for every IdentityServer version and both kinds
+//! of caller, and every response must be one JSON object.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,6 +31,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let parsed = Token::from_json(text);
     assert_eq!(parsed.is_ok(), st == reftoken_status::REFTOKEN_OK);
+    // What IdentityServer lays out is read without a general parser: it must agree with one.
+    if text.starts_with('{') && reftoken::json::depth_within_limit(text) {
+        let general = serde_json::from_str::<Token>(text)
+            .ok()
+            .filter(|t| t.claims.len() <= reftoken::limits::MAX_CLAIMS);
+        assert_eq!(parsed.as_ref().ok(), general.as_ref(), "fast path and serde differ");
+    }
     let Ok(token) = parsed else { return };
     let json = token.to_json();
     let again = Token::from_json(&json).unwrap_or_else(|e| panic!("re-read failed: {e}\n{json}"));
