@@ -476,20 +476,24 @@ pub fn seal_data(payload: &str, protected: bool) -> String {
 /// Reads the `Token` from an unprotected `Data` column. A protected one gives
 /// [`Error::DataProtected`]; use a key ring (see [`crate::dataprotection`]) for those.
 pub fn read_token(data: &str) -> Result<Token, Error> {
-    // IdentityServer's own rows are read in one pass, straight from the container.
-    if let Some(payload) = data
-        .strip_prefix(CONTAINER_PLAIN)
-        .and_then(|r| r.strip_suffix("\"}"))
-        .filter(|_| data.len() <= limits::MAX_DATA_LEN)
-    {
-        if let Some(token) = Token::from_written_layout(json::Layout::nested(payload)) {
-            return Ok(token);
-        }
+    if let Some(token) = read_written_row(data) {
+        return Ok(token);
     }
     match open_data(data)? {
         DataPayload::Plain(json) => Token::from_json(&json),
         DataPayload::Protected(_) => Err(Error::DataProtected),
     }
+}
+
+/// An unprotected `Data` column exactly as IdentityServer writes it, read in one pass straight
+/// from the container; `None` for anything else, which [`open_data`] and
+/// [`Token::from_json`] then read.
+pub(crate) fn read_written_row(data: &str) -> Option<Token> {
+    let payload = data
+        .strip_prefix(CONTAINER_PLAIN)?
+        .strip_suffix("\"}")
+        .filter(|_| data.len() <= limits::MAX_DATA_LEN)?;
+    Token::from_written_layout(json::Layout::nested(payload))
 }
 
 /// A `PersistedGrants` row, as IdentityServer's stores read and write it.

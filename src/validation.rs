@@ -71,6 +71,9 @@ pub fn plausible_handle(handle: &str) -> bool {
 
 /// Reads the token from a `Data` column, unprotecting it with `unprotect` when needed.
 pub fn read_token(data: &str, unprotect: Option<&dyn Unprotect>) -> Result<Token, Error> {
+    if let Some(token) = grant::read_written_row(data) {
+        return Ok(token);
+    }
     match grant::open_data(data)? {
         DataPayload::Plain(json) => Token::from_json(&json),
         DataPayload::Protected(p) => {
