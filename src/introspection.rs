@@ -224,11 +224,7 @@ pub fn respond_into(
     if let Caller::Client { .. } = caller {
         // Client callers get `token_type`, added as one more claim (so it merges with a
         // stored `token_type` claim like any repeated type).
-        claims.push(ClaimRef(
-            "token_type",
-            Val::Text("access_token"),
-            STRING_VALUE_TYPE,
-        ));
+        claims.push(ClaimRef("token_type", Val::Text("access_token"), None));
     }
     let scopes = token.scopes().filter(|s| match caller {
         Caller::Api { scopes, .. } => scopes.contains(s),
@@ -263,24 +259,28 @@ fn write_response<'a>(
         }
         json::write_str(out, first.claim.0);
         out.push(':');
-        let single = first.members == 1;
-        let result = if single {
-            write_typed(out, &first.claim, v)
+        let written = if first.members == 1 {
+            write_typed(out, first.claim, v)
         } else {
             out.push('[');
-            let mut r = Ok(());
-            for (n, m) in items[i..].iter().filter(|m| m.group == i).enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                r = r.and(write_typed(out, &m.claim, v));
-            }
+            let mut members = items[i..].iter().filter(|m| m.group == i);
+            let head = members
+                .next()
+                .map_or(Ok(()), |m| write_typed(out, m.claim, v));
+            let rest = members.try_for_each(|m| {
+                out.push(',');
+                write_typed(out, m.claim, v)
+            });
             out.push(']');
-            r
+            head.and(rest)
         };
-        if let Err(e) = result {
+        if let Err(NotFinite) = written {
             out.truncate(start);
-            return Err(e);
+            // .NET parses it, then System.Text.Json refuses to write it (a 500).
+            return Err(Error::malformed(
+                "claim",
+                format!("double claim `{}` is not finite", first.claim.0),
+            ));
         }
         out.push(',');
     }
@@ -322,16 +322,20 @@ pub fn respond_refresh(
     };
     let iat = rt.creation_time.unix_seconds();
     let mut claims = vec![
-        ClaimRef("client_id", Val::Text(client_id), STRING_VALUE_TYPE),
-        ClaimRef("token_type", Val::Text("refresh_token"), STRING_VALUE_TYPE),
-        ClaimRef("iat", number(iat), VT_INTEGER),
-        ClaimRef("exp", number(iat + i64::from(rt.lifetime)), VT_INTEGER),
-        ClaimRef("sub", Val::Text(sub), STRING_VALUE_TYPE),
+        ClaimRef("client_id", Val::Text(client_id), None),
+        ClaimRef("token_type", Val::Text("refresh_token"), None),
+        ClaimRef("iat", number(iat), Some(VT_INTEGER)),
+        ClaimRef(
+            "exp",
+            number(iat + i64::from(rt.lifetime)),
+            Some(VT_INTEGER),
+        ),
+        ClaimRef("sub", Val::Text(sub), None),
     ];
     claims.extend(
         rt.authorized_scopes
             .iter()
-            .map(|s| ClaimRef("scope", Val::Text(s), STRING_VALUE_TYPE)),
+            .map(|s| ClaimRef("scope", Val::Text(s), None)),
     );
     let mut out = String::with_capacity(256);
     write_response(
@@ -359,9 +363,10 @@ impl Val<'_> {
     }
 }
 
-/// A claim as (type, value, value type).
+/// A claim as (type, value, value type), the value type `None` for a string (most claims:
+/// a test for `None` spares comparing the long URI).
 #[derive(Debug, Clone, Copy)]
-struct ClaimRef<'a>(&'a str, Val<'a>, &'a str);
+struct ClaimRef<'a>(&'a str, Val<'a>, Option<&'a str>);
 
 fn number(n: i64) -> Val<'static> {
     Val::Number(ArrayString::from(itoa::Buffer::new().format(n)).expect("an i64 fits in 24 bytes"))
@@ -371,39 +376,44 @@ fn number(n: i64) -> Val<'static> {
 fn reference_token_claims(token: &Token, v: IdentityServerVersion) -> Vec<ClaimRef<'_>> {
     let mut out: Vec<ClaimRef<'_>> = Vec::with_capacity(token.claims.len() + 6);
     if let Some(iss) = token.issuer.as_deref() {
-        out.push(ClaimRef("iss", Val::Text(iss), STRING_VALUE_TYPE));
+        out.push(ClaimRef("iss", Val::Text(iss), None));
     }
     let nbf = number(token.creation_time.unix_seconds());
-    out.push(ClaimRef("nbf", nbf, VT_INTEGER64));
+    out.push(ClaimRef("nbf", nbf, Some(VT_INTEGER64)));
     if v >= IdentityServerVersion::Duende5_0 {
-        out.push(ClaimRef("iat", nbf, VT_INTEGER64));
+        out.push(ClaimRef("iat", nbf, Some(VT_INTEGER64)));
     }
     out.push(ClaimRef(
         "exp",
         number(token.expiration().unix_seconds()),
-        VT_INTEGER64,
+        Some(VT_INTEGER64),
     ));
     if v >= IdentityServerVersion::Duende6_3 {
         if let Some(cnf) = token.confirmation.as_deref().filter(|c| !c.is_empty()) {
-            out.push(ClaimRef("cnf", Val::Text(cnf), VT_JSON));
+            out.push(ClaimRef("cnf", Val::Text(cnf), Some(VT_JSON)));
         }
     }
     for aud in &token.audiences {
-        out.push(ClaimRef("aud", Val::Text(aud), STRING_VALUE_TYPE));
+        out.push(ClaimRef("aud", Val::Text(aud), None));
     }
     let drop_time_claims = v >= IdentityServerVersion::Duende7_1;
     for c in &token.claims {
         if drop_time_claims && matches!(c.claim_type.as_str(), "iat" | "iss" | "nbf" | "exp") {
             continue;
         }
-        out.push(ClaimRef(&c.claim_type, Val::Text(&c.value), c.value_type()));
+        let vt = c
+            .value_type
+            .as_deref()
+            .filter(|vt| *vt != STRING_VALUE_TYPE);
+        out.push(ClaimRef(&c.claim_type, Val::Text(&c.value), vt));
     }
     out
 }
 
 /// A distinct claim and the index of the first distinct claim of its (exact) type.
-struct Item<'a> {
-    claim: ClaimRef<'a>,
+struct Item<'c, 'a> {
+    // Borrowed, not copied: the pass over earlier items stays within a few cache lines.
+    claim: &'c ClaimRef<'a>,
     type_hash: u64,
     group: usize,
     /// Set on a group's first item: how many items the group has.
@@ -414,10 +424,10 @@ struct Item<'a> {
 /// (type case-insensitive; value and value type ordinal), then grouping by type in order of
 /// first occurrence. One allocation; hashes spare most string comparisons.
 /// `scope` claims are left out (the response lists the scopes apart).
-fn to_claims_dictionary<'a>(claims: &[ClaimRef<'a>]) -> Vec<Item<'a>> {
-    let mut items: Vec<Item<'a>> = Vec::with_capacity(claims.len());
-    let mut seen: Option<HashSet<(String, String, &'a str)>> = None;
-    for &c in claims.iter().filter(|c| c.0 != "scope") {
+fn to_claims_dictionary<'c, 'a>(claims: &'c [ClaimRef<'a>]) -> Vec<Item<'c, 'a>> {
+    let mut items: Vec<Item<'c, 'a>> = Vec::with_capacity(claims.len());
+    let mut seen: Option<HashSet<(String, String, Option<&'a str>)>> = None;
+    for c in claims.iter().filter(|c| c.0 != "scope") {
         let type_hash = fold_hash(c.0);
         // One pass over the claims kept so far: only those whose types fold alike can be
         // equal, and the first of the exact same type heads the group.
@@ -427,7 +437,7 @@ fn to_claims_dictionary<'a>(claims: &[ClaimRef<'a>]) -> Vec<Item<'a>> {
             if group.is_none() && i.claim.0 == c.0 {
                 group = Some(i.group);
             }
-            if seen.is_none() && same_claim(&i.claim, &c) {
+            if seen.is_none() && same_claim(i.claim, c) {
                 duplicate = true;
                 break;
             }
@@ -519,16 +529,29 @@ fn fold_case(s: &str) -> String {
     s.chars().map(simple_upper).collect()
 }
 
+/// A `double` claim whose value .NET parses to an infinity or NaN, which System.Text.Json
+/// will not write.
+struct NotFinite;
+
 /// Writes a claim value typed as `ToClaimsDictionary.GetValue` does.
-fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) -> Result<(), Error> {
+fn write_typed(
+    out: &mut String,
+    c: &ClaimRef<'_>,
+    v: IdentityServerVersion,
+) -> Result<(), NotFinite> {
     let ClaimRef(_, value, vt) = c;
     let value = value.as_str();
-    if *vt == STRING_VALUE_TYPE {
+    let Some(vt) = *vt else {
         // Most claims: a plain string.
         json::write_str(out, value);
         return Ok(());
+    };
+    if matches!(vt, VT_INTEGER64 | VT_INTEGER | VT_INTEGER32) && canonical_integer(value, vt) {
+        // Written as it is: what parsing and formatting it would give.
+        out.push_str(value);
+        return Ok(());
     }
-    match *vt {
+    match vt {
         VT_INTEGER | VT_INTEGER32 => {
             if let Some(n) = parse_dotnet_integer(value).filter(|n| i32::try_from(*n).is_ok()) {
                 json::write_i64(out, n);
@@ -544,11 +567,7 @@ fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) -> 
         VT_DOUBLE if v >= IdentityServerVersion::Duende6_1 => {
             if let Some(d) = parse_dotnet_double(value) {
                 if !d.is_finite() {
-                    // .NET parses it, then System.Text.Json refuses to write it (a 500).
-                    return Err(Error::malformed(
-                        "claim",
-                        format!("double claim `{}` is not finite", c.0),
-                    ));
+                    return Err(NotFinite);
                 }
                 json::write_f64(out, d);
                 return Ok(());
@@ -565,7 +584,7 @@ fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) -> 
     let is_json = if v >= IdentityServerVersion::Duende7_3 {
         eq_ignore_case(vt, VT_JSON)
     } else {
-        *vt == VT_JSON
+        vt == VT_JSON
     };
     if is_json && json::validate(value) {
         json::write_raw(out, value);
@@ -578,6 +597,20 @@ fn write_typed(out: &mut String, c: &ClaimRef<'_>, v: IdentityServerVersion) -> 
 /// .NET's white space for `NumberStyles.AllowLeadingWhite`/`AllowTrailingWhite`.
 fn trim_dotnet(s: &str) -> &str {
     s.trim_matches(|c| matches!(c, '\u{9}'..='\u{d}' | ' '))
+}
+
+/// Whether `s` is an integer in the form .NET writes it (an optional `-`, no leading zero,
+/// no `-0`) short enough to fit the value type whatever its digits.
+fn canonical_integer(s: &str, vt: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s).as_bytes();
+    let max = if vt == VT_INTEGER64 { 18 } else { 9 };
+    match digits {
+        [] => false,
+        [b'0'] => digits.len() == s.len(),
+        [first, ..] => {
+            *first != b'0' && digits.len() <= max && digits.iter().all(u8::is_ascii_digit)
+        }
+    }
 }
 
 /// `long.TryParse(s)` with `NumberStyles.Integer` (white space, a sign, ASCII digits).
@@ -818,7 +851,7 @@ mod tests {
         ];
         let claims: Vec<_> = claims
             .iter()
-            .map(|(t, v)| ClaimRef(t, Val::Text(v), STRING_VALUE_TYPE))
+            .map(|(t, v)| ClaimRef(t, Val::Text(v), None))
             .collect();
         let items = to_claims_dictionary(&claims);
         let kept: Vec<_> = items
@@ -849,7 +882,7 @@ mod tests {
                 .collect();
             let claims: Vec<_> = owned
                 .iter()
-                .map(|(t, v)| ClaimRef(t, Val::Text(v), STRING_VALUE_TYPE))
+                .map(|(t, v)| ClaimRef(t, Val::Text(v), None))
                 .collect();
             let mut distinct: Vec<&ClaimRef<'_>> = Vec::new();
             for c in &claims {
@@ -874,6 +907,58 @@ mod tests {
                 assert_eq!(i.members as usize, members);
             }
         }
+    }
+
+    /// An integer written as it stands must be what parsing and formatting it gives, and
+    /// fit the value type (an `int` for `integer`/`integer32`).
+    #[test]
+    fn canonical_integers_are_what_parsing_writes() {
+        let mut samples: Vec<String> = [
+            "0",
+            "-0",
+            "00",
+            "01",
+            "-01",
+            "7",
+            "-7",
+            "+7",
+            " 7",
+            "7 ",
+            "",
+            "-",
+            "1.0",
+            "1e3",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "999999999",
+            "1000000000",
+            "999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "\u{661}",
+            "1\u{0}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        samples.extend((1..=19).map(|n| "9".repeat(n)));
+        samples.extend((1..=19).map(|n| format!("-{}", "9".repeat(n))));
+        for s in &samples {
+            for vt in [VT_INTEGER64, VT_INTEGER, VT_INTEGER32] {
+                if canonical_integer(s, vt) {
+                    let n = parse_dotnet_integer(s).unwrap_or_else(|| panic!("{s}"));
+                    assert_eq!(n.to_string(), *s);
+                    assert!(vt == VT_INTEGER64 || i32::try_from(n).is_ok(), "{s}");
+                }
+            }
+        }
+        assert!(canonical_integer("1740830340", VT_INTEGER64));
+        assert!(canonical_integer("-1", VT_INTEGER));
+        assert!(!canonical_integer("-0", VT_INTEGER64));
     }
 
     #[test]
