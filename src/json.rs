@@ -5,6 +5,8 @@
 //! `\uXXXX` (with `\n`, `\r`, `\t`, `\b`, `\f` and `\\` in their short forms). RefToken writes
 //! the same bytes, so its responses and rows can be compared with IdentityServer's verbatim.
 
+use zeroize::Zeroizing;
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 // 1: a byte written as is (ASCII that System.Text.Json leaves alone).
@@ -246,7 +248,8 @@ fn surrogates_paired(raw: &str) -> bool {
 /// escape, or a lone surrogate escape. Callers fall back to a full parser, which words the error.
 pub fn unescape_plain(content: &str) -> Option<String> {
     let b = content.as_bytes();
-    let mut out = String::with_capacity(b.len());
+    // Grant text: a copy given up half-way is wiped, not left in freed memory.
+    let mut out = Zeroizing::new(String::with_capacity(b.len()));
     let mut run = 0;
     let mut i = 0;
     // One table test per byte: the runs between escapes are short in IdentityServer's rows
@@ -296,7 +299,7 @@ pub fn unescape_plain(content: &str) -> Option<String> {
         run = i;
     }
     out.push_str(&content[run..]);
-    Some(out)
+    Some(std::mem::take(&mut *out))
 }
 
 // 1: a byte that stands for itself inside a JSON string (not a quote, backslash or control).
@@ -415,7 +418,7 @@ impl<'a> Layout<'a> {
             (false, _) => Some(content.to_owned()),
             (true, false) => unescape_plain(content),
             // Escaped twice: once as a string of the inner JSON, once more in the outer one.
-            (true, true) => unescape_plain(&unescape_plain(content)?),
+            (true, true) => unescape_plain(&Zeroizing::new(unescape_plain(content)?)),
         }
     }
 
