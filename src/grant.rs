@@ -180,94 +180,94 @@ impl Token {
 
     /// Reads the token when the text is laid out exactly as [`Token::to_json`] (and so
     /// IdentityServer) writes it, without a general parser; `None` sends anything else to serde.
-    fn from_written_layout(mut r: json::Layout) -> Option<Token> {
-        let optional = |r: &mut json::Layout, name: (&str, &str)| -> Option<Option<String>> {
-            if !r.eat_key(name) {
-                return Some(None);
+    fn from_written_layout(r: json::Layout) -> Option<Token> {
+        let mut token = Token::default();
+        token.fill_from_layout(r)?;
+        Some(token)
+    }
+
+    /// As [`Token::from_written_layout`], into `self`, reusing its strings and vectors. On
+    /// `None` the fields hold whatever was read so far.
+    fn fill_from_layout(&mut self, mut r: json::Layout) -> Option<()> {
+        let optional = |r: &mut json::Layout, name, field: &mut Option<String>| -> Option<()> {
+            if r.eat_key(name) {
+                r.string_into(field.get_or_insert_with(String::new))?;
+                r.expect(",")?;
+            } else {
+                *field = None;
             }
-            let v = r.string()?;
-            r.expect(",")?;
-            Some(Some(v))
+            Some(())
         };
         r.expect("{")?;
         r.key(json::member!("AllowedSigningAlgorithms"))?;
-        let allowed_signing_algorithms = r.string_array()?;
+        r.string_array_into(&mut self.allowed_signing_algorithms)?;
         r.expect(",")?;
-        let confirmation = optional(&mut r, json::member!("Confirmation"))?;
+        optional(
+            &mut r,
+            json::member!("Confirmation"),
+            &mut self.confirmation,
+        )?;
         r.key(json::member!("Audiences"))?;
-        let audiences = r.string_array()?;
+        r.string_array_into(&mut self.audiences)?;
         r.expect(",")?;
-        let issuer = optional(&mut r, json::member!("Issuer"))?;
+        optional(&mut r, json::member!("Issuer"), &mut self.issuer)?;
         r.key(json::member!("CreationTime"))?;
-        let creation_time = instant::parse(&r.string()?).ok()?;
+        self.creation_time = instant::parse(r.str_content()?).ok()?;
         r.expect(",")?;
         r.key(json::member!("Lifetime"))?;
-        let lifetime = r.i32()?;
+        self.lifetime = r.i32()?;
         r.expect(",")?;
-        let token_type = optional(&mut r, json::member!("Type"))?;
-        let client_id = optional(&mut r, json::member!("ClientId"))?;
+        optional(&mut r, json::member!("Type"), &mut self.token_type)?;
+        optional(&mut r, json::member!("ClientId"), &mut self.client_id)?;
         r.key(json::member!("AccessTokenType"))?;
-        let access_token_type = r.i32()?;
+        self.access_token_type = r.i32()?;
         r.expect(",")?;
-        let description = optional(&mut r, json::member!("Description"))?;
+        optional(&mut r, json::member!("Description"), &mut self.description)?;
         r.key(json::member!("IncludeJwtId"))?;
-        let include_jwt_id = r.bool()?;
+        self.include_jwt_id = r.bool()?;
         r.expect(",")?;
         r.key(json::member!("Claims"))?;
         r.expect("[")?;
-        let mut claims = Vec::new();
+        let mut n = 0;
         if !r.eat("]") {
             loop {
-                r.expect("{")?;
-                r.key(json::member!("Type"))?;
-                let claim_type = r.string()?;
-                r.expect(",")?;
-                r.key(json::member!("Value"))?;
-                let value = r.string()?;
-                let value_type = if r.eat(",") {
-                    r.key(json::member!("ValueType"))?;
-                    Some(r.string()?)
-                } else {
-                    None
-                };
-                r.expect("}")?;
-                claims.push(Claim {
-                    claim_type,
-                    value,
-                    value_type,
-                });
-                if claims.len() > limits::MAX_CLAIMS {
+                if n == limits::MAX_CLAIMS {
                     return None;
                 }
+                if n == self.claims.len() {
+                    self.claims.push(Claim::new(String::new(), String::new()));
+                }
+                let c = &mut self.claims[n];
+                n += 1;
+                r.expect("{")?;
+                r.key(json::member!("Type"))?;
+                r.string_into(&mut c.claim_type)?;
+                r.expect(",")?;
+                r.key(json::member!("Value"))?;
+                r.string_into(&mut c.value)?;
+                if r.eat(",") {
+                    r.key(json::member!("ValueType"))?;
+                    r.string_into(c.value_type.get_or_insert_with(String::new))?;
+                } else {
+                    c.value_type = None;
+                }
+                r.expect("}")?;
                 if r.eat("]") {
                     break;
                 }
                 r.expect(",")?;
             }
         }
+        self.claims.truncate(n);
         r.expect(",")?;
         r.key(json::member!("Version"))?;
-        let version = r.i32()?;
+        self.version = r.i32()?;
         // IdentityServer's computed `Scopes`: read to check the layout, then dropped as serde does.
         r.expect(",")?;
         r.key(json::member!("Scopes"))?;
         r.skip_string_array()?;
         r.expect("}")?;
-        r.at_end().then_some(Token {
-            allowed_signing_algorithms,
-            confirmation,
-            audiences,
-            issuer,
-            creation_time,
-            lifetime,
-            token_type,
-            client_id,
-            access_token_type,
-            description,
-            include_jwt_id,
-            claims,
-            version,
-        })
+        r.at_end().then_some(())
     }
 
     /// Serializes exactly as IdentityServer's `PersistentGrantSerializer` does.
@@ -489,11 +489,25 @@ pub fn read_token(data: &str) -> Result<Token, Error> {
 /// from the container; `None` for anything else, which [`open_data`] and
 /// [`Token::from_json`] then read.
 pub(crate) fn read_written_row(data: &str) -> Option<Token> {
+    Token::from_written_layout(written_row_layout(data)?)
+}
+
+/// As [`read_written_row`], into `token` (see [`Token::fill_from_layout`]).
+pub(crate) fn fill_written_row(data: &str, token: &mut Token) -> bool {
+    written_row_layout(data).is_some_and(|r| token.fill_from_layout(r).is_some())
+}
+
+/// Tries [`Token::fill_from_layout`] on the JSON `text` (a payload once unprotected).
+pub(crate) fn fill_written_json(text: &str, token: &mut Token) -> bool {
+    text.len() <= limits::MAX_DATA_LEN && token.fill_from_layout(json::Layout::new(text)).is_some()
+}
+
+fn written_row_layout(data: &str) -> Option<json::Layout<'_>> {
     let payload = data
         .strip_prefix(CONTAINER_PLAIN)?
         .strip_suffix("\"}")
         .filter(|_| data.len() <= limits::MAX_DATA_LEN)?;
-    Token::from_written_layout(json::Layout::nested(payload))
+    Some(json::Layout::nested(payload))
 }
 
 /// A `PersistedGrants` row, as IdentityServer's stores read and write it.

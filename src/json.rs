@@ -422,6 +422,47 @@ impl<'a> Layout<'a> {
         }
     }
 
+    /// A JSON string, unescaped into `out` (its old text cleared; its buffer reused).
+    pub fn string_into(&mut self, out: &mut String) -> Option<()> {
+        let (content, escaped) = self.string_content()?;
+        out.clear();
+        if !escaped {
+            out.push_str(content);
+            return Some(());
+        }
+        let text = match self.quote.len() > 1 {
+            false => unescape_plain(content)?,
+            true => unescape_plain(&Zeroizing::new(unescape_plain(content)?))?,
+        };
+        // The unescaped copy goes into `out`, then is wiped with its buffer.
+        out.push_str(&Zeroizing::new(text));
+        Some(())
+    }
+
+    /// The raw content of a JSON string without escapes (a date, a number as text); `None`
+    /// for anything escaped, which the general parser then reads.
+    pub fn str_content(&mut self) -> Option<&'a str> {
+        match self.string_content()? {
+            (content, false) => Some(content),
+            _ => None,
+        }
+    }
+
+    /// An array of strings, into `items` (their buffers reused, extra items removed).
+    pub fn string_array_into(&mut self, items: &mut Vec<String>) -> Option<()> {
+        let mut n = 0;
+        self.each_string(|r| {
+            if n == items.len() {
+                items.push(String::new());
+            }
+            r.string_into(&mut items[n])?;
+            n += 1;
+            Some(())
+        })?;
+        items.truncate(n);
+        Some(())
+    }
+
     /// A JSON string, checked and passed over.
     pub fn skip_string(&mut self) -> Option<()> {
         match self.string_content()? {

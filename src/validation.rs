@@ -83,6 +83,31 @@ pub fn read_token(data: &str, unprotect: Option<&dyn Unprotect>) -> Result<Token
     }
 }
 
+/// As [`read_token`], into `token`, reusing its strings and vectors: for a caller that reads
+/// one row after another (nothing is allocated once `token` has held a grant as large). On
+/// error `token` holds whatever was read before it.
+pub fn read_token_into(
+    data: &str,
+    unprotect: Option<&dyn Unprotect>,
+    token: &mut Token,
+) -> Result<(), Error> {
+    if grant::fill_written_row(data, token) {
+        return Ok(());
+    }
+    let read = match grant::open_data(data)? {
+        DataPayload::Plain(json) => Token::from_json(&json),
+        DataPayload::Protected(p) => {
+            let json = unprotect.ok_or(Error::DataProtected)?.unprotect_grant(&p)?;
+            if grant::fill_written_json(&json, token) {
+                return Ok(());
+            }
+            Token::from_json(&json)
+        }
+    };
+    *token = read?;
+    Ok(())
+}
+
 /// Looks up `handle` with `lookup` (given the store key) and reads the token it leads to.
 /// `lookup` returns `Ok(None)` when there is no row; its errors are passed through.
 pub fn find_token<F>(

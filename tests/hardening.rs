@@ -1889,3 +1889,121 @@ fn fuzz_key_file_byte_order_marks_read_as_the_text_from_xml_is_given() {
     assert_eq!(st, reftoken_status::REFTOKEN_MALFORMED_INPUT);
     assert!(KeyRing::from_xml(&[&artifact[3..]]).is_err());
 }
+
+/// `reftoken_introspect_data` reads each row into a token the thread reuses. Rows large and
+/// small, one with a claim escaped (`+` is `\u002B` twice over), one that the general parser
+/// reads (white space), a malformed one, and a call nested in a callback must each answer as
+/// the row parsed on its own does, and nothing of an earlier row may show in a later answer.
+#[test]
+fn introspection_from_rows_in_turn_answers_each_row_alone() {
+    let caller = reftoken_caller {
+        kind: REFTOKEN_CALLER_API,
+        name: rs(b"api1"),
+        scopes: rs(b"api1.read"),
+    };
+    fn from_data(
+        data: &str,
+        caller: &reftoken_caller,
+        options: *const reftoken_options,
+    ) -> Result<Vec<u8>, reftoken_status> {
+        let mut out = vec![0u8; 64 * 1024];
+        let mut len = 0;
+        let st = unsafe {
+            reftoken_introspect_data(
+                data.as_ptr().cast(),
+                data.len(),
+                null(),
+                caller,
+                1_740_830_400,
+                options,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut len,
+            )
+        };
+        out.truncate(len);
+        if st == reftoken_status::REFTOKEN_OK {
+            Ok(out)
+        } else {
+            Err(st)
+        }
+    }
+    // The reference: the row parsed into a grant of its own, then introspected.
+    let alone = |data: &str| -> Vec<u8> {
+        let mut g = null_mut();
+        let st = unsafe { reftoken_grant_parse(data.as_ptr().cast(), data.len(), &mut g) };
+        assert_eq!(st, reftoken_status::REFTOKEN_OK);
+        let mut out = vec![0u8; 64 * 1024];
+        let mut len = 0;
+        let st = unsafe {
+            reftoken_introspect(
+                g,
+                &caller,
+                1_740_830_400,
+                null(),
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut len,
+            )
+        };
+        assert_eq!(st, reftoken_status::REFTOKEN_OK);
+        unsafe { reftoken_grant_free(g) };
+        out.truncate(len);
+        out
+    };
+    let mut escaped = Token::from_json(&token_json(2)).unwrap();
+    escaped
+        .claims
+        .push(grant::Claim::typed("amr", "a+b", "urn:x"));
+    escaped.audiences.push("api2".into());
+    let rows = [
+        grant::seal_data(&token_json(300), false),
+        grant::seal_data(&token_json(1), false),
+        grant::seal_data(&escaped.to_json(), false),
+        grant::seal_data(&token_json(40).replacen(":[", ": [", 1), false),
+        grant::seal_data(&token_json(0), false),
+    ];
+    for data in rows.iter().chain(rows.iter().rev()) {
+        let answer = from_data(data, &caller, null()).unwrap();
+        assert_eq!(answer, alone(data), "{data}");
+    }
+    let tail = rows[4].len() - 5;
+    let broken = format!("{}x{}", &rows[4][..tail], &rows[4][tail..]);
+    assert_eq!(
+        from_data(&broken, &caller, null()),
+        Err(reftoken_status::REFTOKEN_MALFORMED_INPUT)
+    );
+    assert_eq!(
+        from_data(&rows[1], &caller, null()).unwrap(),
+        alone(&rows[1])
+    );
+
+    // Nested: the callback reads another row while the outer call holds the thread's token.
+    struct Ctx<'a> {
+        data: &'a str,
+        caller: &'a reftoken_caller,
+        nested: Vec<u8>,
+    }
+    unsafe extern "C" fn enabled(ctx: *mut std::ffi::c_void, _: *const c_char, _: usize) -> bool {
+        let ctx = unsafe { &mut *ctx.cast::<Ctx>() };
+        ctx.nested = from_data(ctx.data, ctx.caller, null()).unwrap();
+        true
+    }
+    let mut ctx = Ctx {
+        data: &rows[0],
+        caller: &caller,
+        nested: Vec::new(),
+    };
+    let options = reftoken_options {
+        identityserver_version: 0,
+        client_enabled: Some(enabled),
+        client_enabled_ctx: (&raw mut ctx).cast(),
+        client_offline_access: None,
+        client_offline_access_ctx: null_mut(),
+    };
+    assert_eq!(
+        from_data(&rows[2], &caller, &options).unwrap(),
+        alone(&rows[2])
+    );
+    assert_eq!(ctx.nested, alone(&rows[0]));
+}

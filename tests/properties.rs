@@ -343,3 +343,38 @@ fn token_layout_edge_cases_agree_with_serde_json() {
     // The cases do reach the fast paths' edges: most change or break the token.
     assert!(differing > cases.len() / 2);
 }
+
+/// Hands a protected payload back as it is: the container's payload is the token JSON itself.
+struct AsIs;
+
+impl reftoken::validation::Unprotect for AsIs {
+    fn unprotect_grant(
+        &self,
+        payload: &str,
+    ) -> Result<zeroize::Zeroizing<String>, reftoken::Error> {
+        Ok(zeroize::Zeroizing::new(payload.to_owned()))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// One token read into again and again (as `reftoken_introspect_data` does) holds what
+    /// reading each row on its own gives, whatever it held before: rows larger and smaller,
+    /// edited, refused, protected.
+    #[test]
+    fn reading_into_a_reused_token_agrees_with_reading_alone(
+        rows in proptest::collection::vec((token(), any::<bool>(), proptest::collection::vec((any::<proptest::sample::Index>(), 0usize..EDIT_BYTES.len(), 0u8..3), 0..2)), 1..5),
+    ) {
+        let mut scratch = Token::default();
+        for (t, protected, edits) in rows {
+            let data = grant::seal_data(&t.to_json(), protected);
+            let Ok(data) = String::from_utf8(edit(data.into_bytes(), &edits)) else { continue };
+            let alone = reftoken::validation::read_token(&data, Some(&AsIs));
+            match reftoken::validation::read_token_into(&data, Some(&AsIs), &mut scratch) {
+                Ok(()) => prop_assert_eq!(Some(&scratch), alone.as_ref().ok(), "{}", data),
+                Err(e) => prop_assert_eq!(Err(e.to_string()), alone.map_err(|e| e.to_string()), "{}", data),
+            }
+        }
+    }
+}

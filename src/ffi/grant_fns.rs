@@ -716,23 +716,66 @@ pub unsafe extern "C" fn reftoken_introspect_data(
         check_null!(out_len);
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
-        let token = try_core!(validation::read_token(
-            text,
-            ring.map(|r| &**r as &dyn Unprotect)
-        ));
-        with_response_buffer(|body| {
-            // SAFETY: forwarded pointer contracts.
-            match unsafe {
-                with_caller(caller, options, |c, o| {
-                    introspection::respond_into(&token, c, Instant::from_unix_seconds(now), o, body)
-                })
-            } {
-                Ok(r) => try_core!(r),
-                Err(status) => return status,
-            };
-            // SAFETY: caller's buffer contract.
-            unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+        with_scratch_token(|token| {
+            try_core!(validation::read_token_into(
+                text,
+                ring.map(|r| &**r as &dyn Unprotect),
+                token
+            ));
+            with_response_buffer(|body| {
+                // SAFETY: forwarded pointer contracts.
+                match unsafe {
+                    with_caller(caller, options, |c, o| {
+                        introspection::respond_into(
+                            token,
+                            c,
+                            Instant::from_unix_seconds(now),
+                            o,
+                            body,
+                        )
+                    })
+                } {
+                    Ok(r) => try_core!(r),
+                    Err(status) => return status,
+                };
+                // SAFETY: caller's buffer contract.
+                unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
+            })
         })
+    })
+}
+
+/// Runs `f` with this thread's scratch token, and wipes its text afterwards (keeping the
+/// buffers): reading one row after another then allocates nothing. A nested call (from an
+/// options callback) gets a token of its own.
+fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
+    use std::cell::RefCell;
+    use zeroize::Zeroize;
+    thread_local!(static TOKEN: RefCell<Token> = RefCell::new(Token::default()));
+    // Tokens grown past this many claims by an unusually large row are not kept.
+    const KEEP_CLAIMS: usize = 256;
+    let run = |token: &mut Token| {
+        let r = f(token);
+        for c in &mut token.claims {
+            c.claim_type.zeroize();
+            c.value.zeroize();
+            if let Some(vt) = &mut c.value_type {
+                vt.zeroize();
+            }
+        }
+        r
+    };
+    TOKEN.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut token) => {
+            let r = run(&mut token);
+            if token.claims.capacity() > KEEP_CLAIMS
+                || token.claims.iter().any(|c| c.value.capacity() > 4096)
+            {
+                *token = Token::default();
+            }
+            r
+        }
+        Err(_) => run(&mut Token::default()),
     })
 }
 
