@@ -698,7 +698,9 @@ fn with_response_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
 
 /// Parses a `Data` column (unprotecting it with `keyring` when it is protected; `keyring`
 /// may be NULL for unprotected rows) and builds the introspection response in one call; see
-/// `reftoken_grant_parse_protected` and `reftoken_introspect` for the statuses.
+/// `reftoken_grant_parse_protected` and `reftoken_introspect` for the statuses. The row is
+/// read into a token the calling thread keeps for its next call (its claims wiped when the
+/// call returns), so a warm call allocates almost nothing.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_introspect_data(
     data: *const c_char,
