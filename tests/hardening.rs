@@ -1770,6 +1770,20 @@ fn fuzz_rsa_jwk_with_a_zero_private_exponent_is_refused_not_a_panic() {
     }
 }
 
+/// Options whose `client_enabled` callback is `enabled` with `ctx`.
+fn with_client_enabled(
+    enabled: unsafe extern "C" fn(*mut std::ffi::c_void, *const c_char, usize) -> bool,
+    ctx: *mut std::ffi::c_void,
+) -> reftoken_options {
+    reftoken_options {
+        identityserver_version: 0,
+        client_enabled: Some(enabled),
+        client_enabled_ctx: ctx,
+        client_offline_access: None,
+        client_offline_access_ctx: null_mut(),
+    }
+}
+
 /// Responses are built in a buffer each thread reuses; a callback that introspects again from
 /// inside a call (its options' `client_enabled`) gets a buffer of its own, and neither answer
 /// is disturbed, nor are the answers of a later call with a smaller response.
@@ -1825,13 +1839,7 @@ fn introspection_nested_in_a_callback_gets_its_own_buffer() {
         grant: big,
         nested: Vec::new(),
     };
-    let options = reftoken_options {
-        identityserver_version: 0,
-        client_enabled: Some(enabled),
-        client_enabled_ctx: (&raw mut ctx).cast(),
-        client_offline_access: None,
-        client_offline_access_ctx: null_mut(),
-    };
+    let options = with_client_enabled(enabled, (&raw mut ctx).cast());
     assert_eq!(introspect(big, &options), plain);
     assert_eq!(ctx.nested, plain);
     let small_alone = {
@@ -1994,13 +2002,7 @@ fn introspection_from_rows_in_turn_answers_each_row_alone() {
         caller: &caller,
         nested: Vec::new(),
     };
-    let options = reftoken_options {
-        identityserver_version: 0,
-        client_enabled: Some(enabled),
-        client_enabled_ctx: (&raw mut ctx).cast(),
-        client_offline_access: None,
-        client_offline_access_ctx: null_mut(),
-    };
+    let options = with_client_enabled(enabled, (&raw mut ctx).cast());
     assert_eq!(
         from_data(&rows[2], &caller, &options).unwrap(),
         alone(&rows[2])
