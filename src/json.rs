@@ -347,7 +347,6 @@ pub(crate) use member;
 pub struct Layout<'a> {
     text: &'a str,
     pos: usize,
-    string_start: usize,
     // How a quote of the JSON being read appears in `text`: itself, or `\u0022` when the JSON
     // is the content of a string of outer JSON (a `Data` column's payload).
     quote: &'static str,
@@ -359,7 +358,6 @@ impl<'a> Layout<'a> {
         Layout {
             text,
             pos: 0,
-            string_start: 0,
             quote: "\"",
         }
     }
@@ -370,7 +368,6 @@ impl<'a> Layout<'a> {
         Layout {
             text: content,
             pos: 0,
-            string_start: 0,
             quote: "\\u0022",
         }
     }
@@ -411,32 +408,26 @@ impl<'a> Layout<'a> {
         self.pos == self.text.len()
     }
 
-    /// A JSON string, unescaped.
-    pub fn string(&mut self) -> Option<String> {
-        let (content, escaped) = self.string_content()?;
-        match (escaped, self.quote.len() > 1) {
-            (false, _) => Some(content.to_owned()),
-            (true, false) => unescape_plain(content),
-            // Escaped twice: once as a string of the inner JSON, once more in the outer one.
-            (true, true) => unescape_plain(&Zeroizing::new(unescape_plain(content)?)),
-        }
-    }
-
     /// A JSON string, unescaped into `out` (its old text cleared; its buffer reused).
     pub fn string_into(&mut self, out: &mut String) -> Option<()> {
         let (content, escaped) = self.string_content()?;
         out.clear();
-        if !escaped {
+        if escaped {
+            // The unescaped copy goes into `out`, then is wiped with its buffer.
+            out.push_str(&self.unescape(content)?);
+        } else {
             out.push_str(content);
-            return Some(());
         }
-        let text = match self.quote.len() > 1 {
-            false => unescape_plain(content)?,
-            true => unescape_plain(&Zeroizing::new(unescape_plain(content)?))?,
-        };
-        // The unescaped copy goes into `out`, then is wiped with its buffer.
-        out.push_str(&Zeroizing::new(text));
         Some(())
+    }
+
+    fn unescape(&self, content: &str) -> Option<Zeroizing<String>> {
+        let once = Zeroizing::new(unescape_plain(content)?);
+        if self.quote.len() == 1 {
+            return Some(once);
+        }
+        // Escaped twice: once as a string of the inner JSON, once more in the outer one.
+        unescape_plain(&once).map(Zeroizing::new)
     }
 
     /// The raw content of a JSON string without escapes (a date, a number as text); `None`
@@ -467,10 +458,7 @@ impl<'a> Layout<'a> {
     pub fn skip_string(&mut self) -> Option<()> {
         match self.string_content()? {
             (_, false) => Some(()),
-            _ => {
-                self.pos = self.string_start;
-                self.string().map(drop)
-            }
+            (content, true) => self.unescape(content).map(drop),
         }
     }
 
@@ -482,7 +470,6 @@ impl<'a> Layout<'a> {
         if !b[self.pos..].starts_with(self.quote.as_bytes()) {
             return None;
         }
-        self.string_start = self.pos;
         let start = self.pos + self.quote.len();
         let mut i = start;
         let mut escaped = false;
@@ -545,16 +532,6 @@ impl<'a> Layout<'a> {
         } else {
             None
         }
-    }
-
-    /// An array of strings, without whitespace.
-    pub fn string_array(&mut self) -> Option<Vec<String>> {
-        let mut items = Vec::new();
-        self.each_string(|r| {
-            items.push(r.string()?);
-            Some(())
-        })?;
-        Some(items)
     }
 
     /// An array of strings, checked and passed over.
