@@ -754,8 +754,8 @@ fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
     use std::cell::RefCell;
     use zeroize::Zeroize;
     thread_local!(static TOKEN: RefCell<Token> = RefCell::new(Token::default()));
-    // Tokens grown past this many claims by an unusually large row are not kept.
-    const KEEP_CLAIMS: usize = 256;
+    // A token grown past this by an unusually large row is not kept.
+    const KEEP_BYTES: usize = 64 * 1024;
     let run = |token: &mut Token| {
         let r = f(token);
         for c in &mut token.claims {
@@ -770,15 +770,41 @@ fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
     TOKEN.with(|cell| match cell.try_borrow_mut() {
         Ok(mut token) => {
             let r = run(&mut token);
-            if token.claims.capacity() > KEEP_CLAIMS
-                || token.claims.iter().any(|c| c.value.capacity() > 4096)
-            {
+            if retained_bytes(&token) > KEEP_BYTES {
                 *token = Token::default();
             }
             r
         }
         Err(_) => run(&mut Token::default()),
     })
+}
+
+/// The heap a token holds on to: its strings' and vectors' capacities.
+fn retained_bytes(token: &Token) -> usize {
+    let text = |s: &String| s.capacity();
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, text);
+    let claims: usize = token
+        .claims
+        .iter()
+        .map(|c| text(&c.claim_type) + text(&c.value) + opt(&c.value_type))
+        .sum();
+    let lists: usize = [&token.audiences, &token.allowed_signing_algorithms]
+        .iter()
+        .map(|l| l.iter().map(text).sum::<usize>() + l.capacity() * size_of::<String>())
+        .sum();
+    claims
+        + token.claims.capacity() * size_of::<Claim>()
+        + lists
+        + [
+            &token.confirmation,
+            &token.issuer,
+            &token.token_type,
+            &token.client_id,
+            &token.description,
+        ]
+        .into_iter()
+        .map(opt)
+        .sum::<usize>()
 }
 
 /// Decides whether the token is active for `caller` at `now` (Unix seconds) without
