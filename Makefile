@@ -6,8 +6,10 @@ HARNESS := target/c-harness
 PREFIX ?= /usr/local
 LIBDIR ?= lib
 DESTDIR ?=
+# Where `make install` keeps the stripped binaries' debug symbols (by build id); empty: nowhere.
+DEBUGDIR ?=
 
-.PHONY: all quickstart lib cli install install-strip deb docs test test-rust test-c test-dotnet test-install header-check doc-check fuzz-smoke clean
+.PHONY: all quickstart lib cli header install install-strip deb docs test test-rust test-c test-dotnet test-install test-first-contact header-check doc-check fuzz-smoke clean
 
 all: lib
 
@@ -16,11 +18,17 @@ all: lib
 quickstart:
 	examples/quickstart.sh
 
+# One cargo invocation builds the library and the CLI (the workspace's default members), so
+# every target sees one feature set and nothing is built twice. build.rs adds the
+# libreftoken.so.0 symlink that programs linked against target/release load.
 lib:
 	$(CARGO) build --release --locked
-	ln -sf libreftoken.so $(BUILD)/libreftoken.so.0
 
-# The committed header must be what build.rs generates from src/ffi.
+cli: lib
+
+# The committed header is what cbindgen generates from src/ffi (build.rs writes it).
+header: lib
+
 header-check: lib
 	@git diff --quiet -- include/reftoken.h || { echo "include/reftoken.h is stale: commit the regenerated header"; git diff --stat -- include/reftoken.h; exit 1; }
 
@@ -43,18 +51,15 @@ doc-check:
 test-dotnet: lib
 	bash bindings/dotnet/test.sh
 
-cli:
-	$(CARGO) build --release --locked -p reftoken-cli
+# Install the library, header, pkg-config and CMake files and the CLI under PREFIX, stripped
+# (DEBUGDIR=/usr/lib/debug keeps their debug symbols there).
+install: lib
+	packaging/install.sh --libdir $(LIBDIR) $(if $(DEBUGDIR),--debug-dir $(DEBUGDIR)) $(PREFIX) $(DESTDIR)
 
-# Install the library, header, pkg-config and CMake files (and the CLI) under PREFIX.
-install: lib cli
-	packaging/install.sh --libdir $(LIBDIR) $(PREFIX) $(DESTDIR)
-
-install-strip: lib cli
-	packaging/install.sh --strip --libdir $(LIBDIR) $(PREFIX) $(DESTDIR)
+install-strip: install
 
 # Debian packages libreftoken0, libreftoken-dev and reftoken, into target/packaging.
-deb: lib cli
+deb: lib
 	packaging/deb.sh
 
 # HTML reference: Doxygen from the header, rustdoc, and the .NET XML docs, into target/docs.
@@ -62,14 +67,20 @@ docs: lib
 	packaging/docs.sh
 
 # Install into a temporary prefix and build consumers three ways; the Debian packages.
-test-install: lib cli
+test-install: lib
 	packaging/test-install.sh
 
 # Every fuzz target for a few seconds on its committed corpus (the long campaigns: SECURITY.md).
 fuzz-smoke:
 	scripts/fuzz.sh --quiet --seconds $(FUZZ_SECONDS)
 
-test: header-check doc-check test-rust test-c test-dotnet test-install
+# A fresh clone of HEAD in a temporary folder, running the README's first commands as written.
+test-first-contact:
+	tests/first-contact.sh
+
+# The Rust tests last: their dev-dependencies change the feature set, so anything that builds
+# the library afterwards builds it again.
+test: header-check doc-check test-c test-dotnet test-install test-rust
 
 clean:
 	$(CARGO) clean

@@ -6,6 +6,7 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
         let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libreftoken.so.{major}");
+        soname_link(&format!("libreftoken.so.{major}"));
     }
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
@@ -22,5 +23,23 @@ fn main() {
             bindings.write_to_file(format!("{crate_dir}/include/reftoken.h"));
         }
         Err(e) => panic!("cbindgen failed: {e}"),
+    }
+}
+
+/// Programs linked with `-Ltarget/release -lreftoken` ask the loader for the SONAME, which
+/// cargo does not create: a symlink to the library beside it lets them run from the build
+/// directory (with `-Wl,-rpath`) without `make install`. OUT_DIR is
+/// `<target>/<profile>/build/<pkg>-<hash>/out`, so the library lands three levels up.
+fn soname_link(soname: &str) {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    let Some(profile_dir) = out.ancestors().nth(3) else { return };
+    let link = profile_dir.join(soname);
+    if std::fs::read_link(&link).is_ok_and(|t| t == std::path::Path::new("libreftoken.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink("libreftoken.so", &link) {
+        println!("cargo:warning=cannot create {}: {e}", link.display());
     }
 }

@@ -6,6 +6,9 @@
 #   libreftoken-dev_V-1_ARCH.deb  reftoken.h, libreftoken.so, libreftoken.a, reftoken.pc, the
 #                                 CMake package, the guide and its examples
 #   reftoken_V-1_ARCH.deb         /usr/bin/reftoken and its manual page
+#   libreftoken0-dbgsym_V-1_ARCH.deb, reftoken-dbgsym_V-1_ARCH.deb
+#                                 the debug symbols stripped from the library and the command,
+#                                 as /usr/lib/debug/.build-id/NN/REST.debug
 #
 # install.sh stages the files under /usr (libraries in /usr/lib/<multiarch>); dpkg-shlibdeps
 # computes Depends, dpkg-gensymbols writes the symbols file, dpkg-gencontrol the control file,
@@ -48,13 +51,14 @@ stage="$work/stage"
 # The source package's debian/ directory, as dpkg-gencontrol reads it. The library package's
 # name carries the SONAME's number.
 sed -e "s/^Package: libreftoken0$/Package: $libpkg/" -e "s/libreftoken0 (=/$libpkg (=/" \
+    -e "s/^Package: libreftoken0-dbgsym$/Package: $libpkg-dbgsym/" -e "s/^Description: debug symbols for libreftoken0$/Description: debug symbols for $libpkg/" \
     -e "s/libreftoken\.so\.0\./libreftoken.so.$major./" \
     "$ROOT/packaging/debian/control" >"$work/debian/control"
 sed -e "s|@VERSION@|$version|g" -e "s|@ABI_VERSION@|$abi|g" \
     -e "s|@DATE@|$(date -u -R -d "@$SOURCE_DATE_EPOCH")|g" \
     "$ROOT/packaging/debian/changelog.in" >"$work/debian/changelog"
 
-"$ROOT/packaging/install.sh" --strip $cli --libdir "lib/$ma" /usr "$stage" >/dev/null
+"$ROOT/packaging/install.sh" --debug-dir /usr/lib/debug $cli --libdir "lib/$ma" /usr "$stage" >/dev/null
 
 move() { # move PACKAGE PATH...: files of the staging tree into a package's tree
   local pkg="$1" p; shift
@@ -87,6 +91,21 @@ if [ -x "$stage/usr/bin/reftoken" ]; then
   gzip -9n <"$stage/usr/share/man/man1/reftoken.1" >"$work/debian/reftoken/usr/share/man/man1/reftoken.1.gz"
   rm "$stage/usr/share/man/man1/reftoken.1"
 fi
+# The debug symbols, each in the -dbgsym package of the package holding its binary.
+debug_file() { # debug_file BINARY: its .debug file's path in the staging tree, by build id
+  local id
+  id="$(readelf -n "$1" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')"
+  echo "usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
+}
+dbg="$(debug_file "$work/debian/$libpkg/$L/libreftoken.so.$version")"
+packages+=("$libpkg-dbgsym")
+move "$libpkg-dbgsym" "$dbg"
+if [ -d "$work/debian/reftoken" ]; then
+  dbg="$(debug_file "$work/debian/reftoken/usr/bin/reftoken")"
+  packages+=(reftoken-dbgsym)
+  move reftoken-dbgsym "$dbg"
+fi
+rmdir -p "$stage/usr/lib/debug/.build-id"/* 2>/dev/null || true
 rm "$stage/usr/share/doc/reftoken/CHANGELOG.md"   # each package has it as changelog.gz
 for p in "${packages[@]}"; do docs "$p"; done
 

@@ -22,21 +22,29 @@
 # Options:
 #   --libdir DIR   absolute, or relative to PREFIX (default: lib)
 #   --bindir DIR   absolute, or relative to PREFIX (default: bin)
-#   --strip        strip the shared library and the CLI (--strip-unneeded), and debug
-#                  information from the static library (what `make install-strip` does)
+#   --no-strip     install the binaries as cargo built them, with their debug information
+#                  (by default the shared library and the CLI are stripped, --strip-unneeded,
+#                  and the static library loses its debug information)
+#   --debug-dir DIR  also keep the stripped debug information, one file per binary, as
+#                  DIR/.build-id/NN/REST.debug (the layout gdb and debuginfod look up by
+#                  build id; /usr/lib/debug is gdb's default, another DIR needs
+#                  `set debug-file-directory DIR`). DIR is absolute, under DESTDIR.
 #   --no-cli       do not install the CLI even when it was built
 #   --require-cli  fail when the CLI was not built
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-libdir=lib bindir=bin strip=0 cli=auto
+libdir=lib bindir=bin strip=1 debugdir= cli=auto
 while [ $# -gt 0 ]; do
   case "$1" in
     --libdir) libdir="${2:?--libdir needs a value}"; shift 2 ;;
     --libdir=*) libdir="${1#*=}"; shift ;;
     --bindir) bindir="${2:?--bindir needs a value}"; shift 2 ;;
     --bindir=*) bindir="${1#*=}"; shift ;;
-    --strip) strip=1; shift ;;
+    --strip) strip=1; shift ;;   # the default; kept for older callers
+    --no-strip) strip=0; shift ;;
+    --debug-dir) debugdir="${2:?--debug-dir needs a value}"; shift 2 ;;
+    --debug-dir=*) debugdir="${1#*=}"; shift ;;
     --no-cli) cli=no; shift ;;
     --require-cli) cli=yes; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -45,12 +53,17 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: install.sh [--libdir DIR] [--bindir DIR] [--strip] [--no-cli|--require-cli] PREFIX [DESTDIR]"
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: install.sh [--libdir DIR] [--bindir DIR] [--no-strip] [--debug-dir DIR] [--no-cli|--require-cli] PREFIX [DESTDIR]"
 prefix="${1%/}"
 destdir="${2:-}"
 destdir="${destdir%/}"
 case "$prefix" in /?*) ;; *) die "PREFIX must be an absolute path other than /: '$1'" ;; esac
 case "$libdir" in /*) ;; *) libdir="$prefix/$libdir" ;; esac
+case "$debugdir" in ""|/?*) ;; *) die "--debug-dir must be an absolute path: '$debugdir'" ;; esac
+[ "$strip" = 1 ] || [ -z "$debugdir" ] || die "--debug-dir needs stripping (drop --no-strip)"
+if [ "$strip" = 1 ]; then
+  for tool in strip objcopy readelf; do command -v "$tool" >/dev/null || die "$tool not found: install binutils"; done
+fi
 case "$bindir" in /*) ;; *) bindir="$prefix/$bindir" ;; esac
 libdir="${libdir%/}" bindir="${bindir%/}"
 includedir="$prefix/include"
@@ -71,6 +84,22 @@ soname="$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')"
 
 umask 022
 d() { echo "$destdir$1"; }
+
+# strip_binary FILE: strip it; with --debug-dir, first keep its debug information there under
+# its build id, and link the stripped file to it.
+strip_binary() {
+  local f="$1" id dbg
+  if [ -n "$debugdir" ]; then
+    id="$(readelf -n "$f" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')"
+    [ ${#id} -gt 2 ] || die "$f has no build id: cannot place its debug symbols"
+    dbg="$(d "$debugdir/.build-id/${id:0:2}/${id:2}.debug")"
+    install -d "$(dirname "$dbg")"
+    objcopy --only-keep-debug --compress-debug-sections=zlib "$f" "$dbg"
+    chmod 0644 "$dbg"
+  fi
+  strip --strip-unneeded --remove-section=.comment "$f"
+  if [ -n "$debugdir" ]; then objcopy --add-gnu-debuglink="$dbg" "$f"; fi
+}
 install -d "$(d "$libdir")" "$(d "$libdir/pkgconfig")" "$(d "$libdir/cmake/reftoken")" "$(d "$includedir")" "$(d "$docdir")"
 
 real="libreftoken.so.$version"
@@ -80,7 +109,7 @@ ln -sfn "libreftoken.so.$major" "$(d "$libdir/libreftoken.so")"
 install -m 0644 "$BUILD/libreftoken.a" "$(d "$libdir/libreftoken.a")"
 install -m 0644 "$ROOT/include/reftoken.h" "$(d "$includedir/reftoken.h")"
 if [ "$strip" = 1 ]; then
-  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$(d "$libdir/$real")"
+  strip_binary "$(d "$libdir/$real")"
   strip --strip-debug --remove-section=.comment --enable-deterministic-archives "$(d "$libdir/libreftoken.a")"
 fi
 
@@ -126,9 +155,7 @@ if [ "$cli" != no ]; then
     install -m 0755 "$BUILD/reftoken" "$(d "$bindir/reftoken")"
     install -d "$(d "$prefix/share/man/man1")"
     install -m 0644 "$ROOT/packaging/reftoken.1" "$(d "$prefix/share/man/man1/reftoken.1")"
-    if [ "$strip" = 1 ]; then
-      strip --strip-unneeded --remove-section=.comment --remove-section=.note "$(d "$bindir/reftoken")"
-    fi
+    if [ "$strip" = 1 ]; then strip_binary "$(d "$bindir/reftoken")"; fi
   elif [ "$cli" = yes ]; then
     die "no CLI in $BUILD/reftoken: build it first (cargo build --release --locked -p reftoken-cli)"
   else

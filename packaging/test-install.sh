@@ -117,8 +117,16 @@ check_layout() {
   [ ! -L "$lib/libreftoken.so.$version" ]
   readelf -d "$lib/libreftoken.so.$version" | grep -F "Library soname: [libreftoken.so.$major]"
   "$ROOT/packaging/check-exports.sh" "$lib/libreftoken.so.$version"
-  cmp "$lib/libreftoken.a" "$BUILD/libreftoken.a"
   cmp "$prefix/include/reftoken.h" "$ROOT/include/reftoken.h"
+  # Stripped by default: no debug information, and the sizes users download and map.
+  local bins=("$lib/libreftoken.so.$version" "$lib/libreftoken.a")
+  [ "$have_cli" = 1 ] && bins+=("$prefix/bin/reftoken")
+  for f in "${bins[@]}"; do
+    if readelf -S -W "$f" | grep -F .debug_info; then echo "$f is not stripped"; exit 1; fi
+  done
+  [ "$(stat -c %s "$lib/libreftoken.so.$version")" -lt $((6 * 1024 * 1024)) ]
+  if [ "$have_cli" = 1 ]; then [ "$(stat -c %s "$prefix/bin/reftoken")" -lt $((10 * 1024 * 1024)) ]; fi
+  ls -l "${bins[@]}" "$BUILD/libreftoken.so" "$BUILD/libreftoken.a"
   [ -f "$lib/cmake/reftoken/reftoken-config.cmake" ]
   [ -f "$lib/cmake/reftoken/reftoken-config-version.cmake" ]
   [ "$(PKG_CONFIG_PATH="$lib/pkgconfig" pkg-config --modversion reftoken)" = "$version" ]
@@ -139,6 +147,32 @@ check_destdir() {
   fi
 }
 run install-destdir-and-libdir check_destdir
+check_debug_symbols() { # --debug-dir keeps what stripping removed, where gdb finds it by build id
+  set -e
+  local p="$work/prefix-dbg" id so
+  "$ROOT/packaging/install.sh" --debug-dir "$p/lib/debug" "$p"
+  so="$p/lib/libreftoken.so.$version"
+  id="$(readelf -n "$so" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')"
+  [ "$id" = "$(readelf -n "$BUILD/libreftoken.so" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')" ]
+  readelf -S -W "$p/lib/debug/.build-id/${id:0:2}/${id:2}.debug" | grep -F .debug_info
+  readelf -S -W "$so" | grep -F .gnu_debuglink
+  if readelf -S -W "$so" | grep -F .debug_info; then exit 1; fi
+  gdb -nx -batch -iex "set debug-file-directory $p/lib/debug" -ex 'info line reftoken_handle_new' "$so" |
+    tee "$work/gdb-line.out"
+  grep -E '^Line [0-9]+ of "src/ffi/' "$work/gdb-line.out"
+  if [ "$have_cli" = 1 ]; then
+    id="$(readelf -n "$p/bin/reftoken" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')"
+    readelf -S -W "$p/lib/debug/.build-id/${id:0:2}/${id:2}.debug" | grep -F .debug_info
+  fi
+}
+run install-keeps-debug-symbols-by-build-id check_debug_symbols
+check_no_strip() {
+  set -e
+  "$ROOT/packaging/install.sh" --no-strip "$work/prefix-nostrip"
+  cmp "$work/prefix-nostrip/lib/libreftoken.so.$version" "$BUILD/libreftoken.so"
+  cmp "$work/prefix-nostrip/lib/libreftoken.a" "$BUILD/libreftoken.a"
+}
+run install-no-strip-keeps-the-build check_no_strip
 
 # What each example prints when it works.
 expect() {
@@ -219,8 +253,8 @@ build_deb() {
 }
 run deb-build build_deb
 mapfile -t debs < <(grep '\.deb$' "$work/deb.out" 2>/dev/null | grep '^/')
-pkgs=("libreftoken$major" libreftoken-dev)
-[ "$have_cli" = 1 ] && pkgs+=(reftoken)
+pkgs=("libreftoken$major" libreftoken-dev "libreftoken$major-dbgsym")
+[ "$have_cli" = 1 ] && pkgs+=(reftoken reftoken-dbgsym)
 ma="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)"
 sys_lib="/usr/lib/$ma"
 deb_of() { printf '%s\n' "${debs[@]}" | grep "/${1}_"; }
@@ -246,6 +280,19 @@ run deb-contents-dev check_deb_contents libreftoken-dev \
 if [ "$have_cli" = 1 ]; then
   run deb-contents-cli check_deb_contents reftoken ./usr/bin/reftoken ./usr/share/man/man1/reftoken.1.gz
 fi
+check_dbgsym() { # check_dbgsym PACKAGE BINARY-IN-DEB: the -dbgsym package holds BINARY's symbols
+  set -e
+  local dir="$work/dbgsym-$1" id
+  rm -rf "$dir"; mkdir -p "$dir"
+  dpkg-deb -x "$(deb_of "$1")" "$dir"
+  dpkg-deb -x "$(deb_of "$1-dbgsym")" "$dir"
+  [ "$(dpkg-deb -f "$(deb_of "$1-dbgsym")" Depends)" = "$1 (= $version-1)" ]
+  id="$(readelf -n "$dir/$2" | sed -n 's/^ *Build ID: *\([0-9a-f]*\)$/\1/p')"
+  if readelf -S -W "$dir/$2" | grep -F .debug_info; then echo "$2 is not stripped"; exit 1; fi
+  readelf -S -W "$dir/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug" | grep -F .debug_info
+}
+run deb-dbgsym-library check_dbgsym "libreftoken$major" "usr/lib/$ma/libreftoken.so.$version"
+if [ "$have_cli" = 1 ]; then run deb-dbgsym-cli check_dbgsym reftoken usr/bin/reftoken; fi
 check_deb_control() {
   set -e
   local deb
@@ -267,7 +314,7 @@ fi
 
 deb_installed() { # any of our packages
   local p
-  for p in libreftoken$major libreftoken-dev reftoken; do
+  for p in libreftoken$major libreftoken-dev reftoken libreftoken$major-dbgsym reftoken-dbgsym; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' && return 0
   done
   return 1
@@ -279,7 +326,7 @@ elif deb_installed && [ "${REFTOKEN_TEST_DEB:-}" != force ]; then
 elif [ "${#debs[@]}" -lt 2 ]; then
   failed=$((failed + 1)); echo "FAIL  deb-install-and-remove: the packages were not built"
 else
-  trap 'dpkg -P reftoken libreftoken-dev libreftoken$major >/dev/null 2>&1 || true' EXIT
+  trap 'dpkg -P reftoken-dbgsym libreftoken$major-dbgsym reftoken libreftoken-dev libreftoken$major >/dev/null 2>&1 || true' EXIT
   run deb-install dpkg -i "${debs[@]}"
   check_system_install() {
     set -e
@@ -289,6 +336,8 @@ else
     [ "$(pkg-config --modversion reftoken)" = "$version" ]
     [ "$(pkg-config --variable=pcfiledir reftoken)" = "$sys_lib/pkgconfig" ]
     "$ROOT/packaging/check-exports.sh" "$sys_lib/libreftoken.so.$version"
+    # gdb finds the -dbgsym package's symbols by build id, with no configuration.
+    gdb -nx -batch -ex 'info line reftoken_handle_new' "$sys_lib/libreftoken.so.$version" | grep -E '^Line [0-9]+ of "src/ffi/'
     mkdir -p "$work/sys"
     # No -I, -L or rpath: the system paths and ld.so.cache find everything.
     # shellcheck disable=SC2046  # pkg-config's output is a list of flags
