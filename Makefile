@@ -26,11 +26,13 @@ lib:
 
 cli: lib
 
-# The committed header is what cbindgen generates from src/ffi (build.rs writes it).
+# The committed header is what cbindgen generates from src/ffi; build.rs writes it beside the
+# library, and only this target copies it into the source tree.
 header: lib
+	cp $(BUILD)/include/reftoken.h include/reftoken.h
 
 header-check: lib
-	@git diff --quiet -- include/reftoken.h || { echo "include/reftoken.h is stale: commit the regenerated header"; git diff --stat -- include/reftoken.h; exit 1; }
+	@diff -u include/reftoken.h $(BUILD)/include/reftoken.h || { echo "include/reftoken.h is stale: run make header and commit it"; exit 1; }
 
 FUZZ_SECONDS ?= 5
 

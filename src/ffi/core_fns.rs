@@ -19,27 +19,10 @@ pub extern "C" fn reftoken_abi_version() -> u32 {
 /// Thread-safe; never fails.
 #[unsafe(no_mangle)]
 pub extern "C" fn reftoken_status_str(status: u32) -> *const c_char {
-    let s: &'static [u8] = match status {
-        0 => b"REFTOKEN_OK\0",
-        1 => b"REFTOKEN_NULL_ARGUMENT\0",
-        2 => b"REFTOKEN_INVALID_UTF8\0",
-        3 => b"REFTOKEN_BUFFER_TOO_SMALL\0",
-        4 => b"REFTOKEN_INVALID_ARGUMENT\0",
-        5 => b"REFTOKEN_INPUT_TOO_LARGE\0",
-        10 => b"REFTOKEN_MALFORMED_INPUT\0",
-        11 => b"REFTOKEN_DATA_PROTECTED\0",
-        12 => b"REFTOKEN_UNSUPPORTED_VERSION\0",
-        13 => b"REFTOKEN_NOT_FOUND\0",
-        20 => b"REFTOKEN_CRYPTO_FAILURE\0",
-        21 => b"REFTOKEN_UNKNOWN_KEY\0",
-        22 => b"REFTOKEN_KEY_REVOKED\0",
-        23 => b"REFTOKEN_UNSUPPORTED_PROTECTOR\0",
-        30 => b"REFTOKEN_RNG_FAILURE\0",
-        31 => b"REFTOKEN_IO_ERROR\0",
-        100 => b"REFTOKEN_INTERNAL_PANIC\0",
-        _ => b"REFTOKEN_UNKNOWN_STATUS\0",
-    };
-    s.as_ptr().cast()
+    match reftoken_status::from_code(status) {
+        Some(s) => s.name().as_ptr(),
+        None => c"REFTOKEN_UNKNOWN_STATUS".as_ptr(),
+    }
 }
 
 /// Copies the detail message of the last failure on the calling thread (UTF-8, English)

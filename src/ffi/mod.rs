@@ -85,29 +85,54 @@ pub enum reftoken_status {
 
 use reftoken_status::*;
 
+/// The one list of statuses: it gives [`reftoken_status::ALL`], `from_code` and the names of
+/// `reftoken_status_str` (from the identifiers, so they cannot drift), and its `match` is
+/// exhaustive, so a variant added to the enum and not here does not compile.
+macro_rules! status_table {
+    ($($variant:ident),+ $(,)?) => {
+        impl reftoken_status {
+            /// Every status, in declaration order.
+            pub const ALL: [reftoken_status; [$(stringify!($variant)),+].len()] = [$($variant),+];
+
+            /// The NUL-terminated name of the status, as in the header.
+            pub const fn name(self) -> &'static std::ffi::CStr {
+                match self {
+                    $($variant => match std::ffi::CStr::from_bytes_with_nul(
+                        concat!(stringify!($variant), "\0").as_bytes(),
+                    ) {
+                        Ok(name) => name,
+                        Err(_) => panic!("a status name holds a NUL"),
+                    },)+
+                }
+            }
+        }
+    };
+}
+
+status_table!(
+    REFTOKEN_OK,
+    REFTOKEN_NULL_ARGUMENT,
+    REFTOKEN_INVALID_UTF8,
+    REFTOKEN_BUFFER_TOO_SMALL,
+    REFTOKEN_INVALID_ARGUMENT,
+    REFTOKEN_INPUT_TOO_LARGE,
+    REFTOKEN_MALFORMED_INPUT,
+    REFTOKEN_DATA_PROTECTED,
+    REFTOKEN_UNSUPPORTED_VERSION,
+    REFTOKEN_NOT_FOUND,
+    REFTOKEN_CRYPTO_FAILURE,
+    REFTOKEN_UNKNOWN_KEY,
+    REFTOKEN_KEY_REVOKED,
+    REFTOKEN_UNSUPPORTED_PROTECTOR,
+    REFTOKEN_RNG_FAILURE,
+    REFTOKEN_IO_ERROR,
+    REFTOKEN_INTERNAL_PANIC,
+);
+
 impl reftoken_status {
     /// The status with this number, if there is one.
-    pub(crate) fn from_code(code: u32) -> Option<Self> {
-        const ALL: [reftoken_status; 17] = [
-            REFTOKEN_OK,
-            REFTOKEN_NULL_ARGUMENT,
-            REFTOKEN_INVALID_UTF8,
-            REFTOKEN_BUFFER_TOO_SMALL,
-            REFTOKEN_INVALID_ARGUMENT,
-            REFTOKEN_INPUT_TOO_LARGE,
-            REFTOKEN_MALFORMED_INPUT,
-            REFTOKEN_DATA_PROTECTED,
-            REFTOKEN_UNSUPPORTED_VERSION,
-            REFTOKEN_NOT_FOUND,
-            REFTOKEN_CRYPTO_FAILURE,
-            REFTOKEN_UNKNOWN_KEY,
-            REFTOKEN_KEY_REVOKED,
-            REFTOKEN_UNSUPPORTED_PROTECTOR,
-            REFTOKEN_RNG_FAILURE,
-            REFTOKEN_IO_ERROR,
-            REFTOKEN_INTERNAL_PANIC,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == code)
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| *s as u32 == code)
     }
 }
 
