@@ -3,7 +3,7 @@
 # loopback HTTP against RefToken's native validator, on the same tokens in the same SQLite
 # store with the same Data Protection key ring. See README.md.
 #
-#   DUENDE_PACKAGES=<folder> bench/duende-introspection/run.sh
+#   DUENDE_PACKAGES=<folder> benches/duende-introspection/run.sh
 #
 # Environment (all optional): SECONDS_PER_RUN (default 10), TOKENS (10000), THREADS (native and
 # HTTP thread counts, "1 2"), HTTP_THREADS (more thread counts for HTTP only, "4 8"), REPEAT (each
