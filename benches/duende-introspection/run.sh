@@ -14,7 +14,7 @@ set -euo pipefail
 
 if [ -z "${DUENDE_PACKAGES:-}" ]; then
   echo "run.sh: set DUENDE_PACKAGES to a folder holding the Duende IdentityServer 7.4.8 .nupkg files" >&2
-  echo "        (built from Duende's source; see bindings/dotnet/README.md, 'Duende IdentityServer packages')" >&2
+  echo "        (the Duende.IdentityServer 7.4.x packages from NuGet; see bindings/dotnet/README.md)" >&2
   exit 2
 fi
 

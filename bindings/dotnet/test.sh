@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # RefToken's .NET bindings: build the native library (cargo decides whether anything changed),
-# run the always-on tests, pack the packages and test them as a consumer gets them, and run the
-# Duende IdentityServer integration tests when DUENDE_PACKAGES names a folder of Duende's
-# .nupkg files (see README.md). Ends with one "dotnet: N passed, N failed" line.
+# run the always-on tests, pack the packages and test them as a consumer gets them, build and run
+# the README's RefToken.Interop sample against the packed package, and run the Duende IdentityServer
+# integration tests when DUENDE_PACKAGES names a folder of Duende's .nupkg files (see README.md).
+# Ends with one "dotnet: N passed, N failed" line.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -77,11 +78,75 @@ run_tests packages "$here/tests/RefToken.PackageTests" -c Release \
   -p:RefTokenPackageSource="$packages" -p:RefTokenWithIdentityServer=$with_is \
   -p:RestorePackagesPath="$restore_cache" -p:RestoreFallbackFolders="$global" || status=1
 
-# 3. Duende IdentityServer in the test process: only with locally built Duende packages.
+# The native library as built and as packed (stripped by the pack step; PackageTests checks it).
+for stripped in "$here"/src/RefToken.Interop/obj/Release/native/*/libreftoken.so; do
+  [ -f "$stripped" ] || continue
+  echo "libreftoken.so: $(stat -c %s "$root/target/release/libreftoken.so") bytes as built, $(stat -c %s "$stripped") bytes packed ($stripped; debug information $(stat -c %s "$stripped.debug") bytes in libreftoken.so.debug)"
+done
+
+# 3. The README's RefToken.Interop sample as a user runs it (one test): a new console app that
+#    references the packed package from the local folder with `dotnet add package --source`, as the
+#    README says, with Program.cs and Revocation.cs taken from the README's "<!-- sample: NAME"
+#    blocks; it must build without warnings, exit 0 and print what the README says it prints.
+#    Revocation.cs is compiled only (it needs servers to run).
+readme_sample() {
+  awk -v name="$1" '
+    index($0, "<!-- sample: " name " ") == 1 || $0 == "<!-- sample: " name " -->" { found = 1; next }
+    found == 1 && /^```csharp$/ { found = 2; next }
+    found == 2 && /^```$/ { exit }
+    found == 2 { print }' "$here/README.md"
+}
+sample_test() {
+  local dir="$work/sample" out="$work/sample.out" line
+  for line in "dotnet pack bindings/dotnet/src/RefToken.Interop -c Release -o /tmp/reftoken-packages" \
+              "dotnet new console -o RefTokenSample" \
+              "dotnet add package RefToken.Interop --source /tmp/reftoken-packages"; do
+    grep -qxF "$line" "$here/README.md" || { echo "README.md no longer says: $line"; return 1; }
+  done
+  mkdir -p "$dir"
+  # A user's app, not part of this folder's build: bindings/dotnet/Directory.Build.* stay out.
+  echo '<Project />' >"$dir/Directory.Build.props"
+  echo '<Project />' >"$dir/Directory.Build.targets"
+  # (&& throughout: set -e does not apply inside a function called from an if.)
+  (
+    # Its own packages folder: the package just packed, never a cached RefToken.Interop 0.1.0.
+    export NUGET_PACKAGES="$work/sample-nuget"
+    cd "$dir" &&
+      dotnet new console -o RefTokenSample &&
+      cd RefTokenSample &&
+      dotnet add package RefToken.Interop --source "$packages" &&
+      readme_sample Program.cs >Program.cs &&
+      readme_sample Revocation.cs >Revocation.cs &&
+      { grep -q 'TokenValidator.Create' Program.cs || { echo "no Program.cs sample in README.md"; false; }; } &&
+      { grep -q 'RevocationSample' Revocation.cs || { echo "no Revocation.cs sample in README.md"; false; }; } &&
+      dotnet build -warnaserror &&
+      dotnet run --no-build >"$work/sample.stdout"
+  ) >"$out" 2>&1 || { cat "$out" "$work/sample.stdout" 2>/dev/null; return 1; }
+  cat "$work/sample.stdout"
+  local expected
+  for expected in '^handle: [0-9A-F]{64}-1$' '^store key: [0-9A-F]{64}$' \
+                  '^introspection: \{.*"sub":"alice".*"active":true.*\}$' '^unprotected: hello$' \
+                  "^stored token's subject: alice\$" '^validator: \{.*"sub":"alice".*"active":true.*\}$' \
+                  '^after revocation: \{"active":false\}$'; do
+    grep -qE "$expected" "$work/sample.stdout" || { echo "the sample did not print a line matching $expected"; return 1; }
+  done
+}
+echo "== sample"
+if sample_test; then
+  echo "sample: the README's RefToken.Interop sample built and ran (passed)"
+  passed=$((passed + 1))
+else
+  echo "sample: the README's RefToken.Interop sample failed (log: $work/sample.out)"
+  failed=$((failed + 1))
+  status=1
+fi
+cat "$work/sample.out" >>"$log" 2>/dev/null || true
+
+# 4. Duende IdentityServer in the test process: only with DUENDE_PACKAGES.
 if [ -n "${DUENDE_PACKAGES:-}" ]; then
   run_tests identityserver "$here/tests/RefToken.IdentityServer.Tests" -c Release || status=1
 else
-  echo "Duende IdentityServer integration tests not run: DUENDE_PACKAGES is not set (see bindings/dotnet/README.md to build the Duende 7.4.8 packages)."
+  echo "Duende IdentityServer integration tests not run: DUENDE_PACKAGES is not set (a folder of the Duende.IdentityServer 7.4.x packages from nuget.org; see bindings/dotnet/README.md)."
 fi
 
 echo "dotnet: $passed passed, $failed failed, $skipped skipped"

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
@@ -45,6 +46,51 @@ public class PackageTests
         using var ms = new MemoryStream();
         packed.CopyTo(ms);
         Assert.Equal(SHA256.HashData(ms.ToArray()), SHA256.HashData(File.ReadAllBytes(loaded)));
+    }
+
+    [Fact]
+    public void PackedLibraryIsStripped()
+    {
+        using ZipArchive zip = ZipFile.OpenRead(Nupkg("RefToken.Interop"));
+        ZipArchiveEntry entry = zip.GetEntry("runtimes/linux-x64/native/libreftoken.so")!;
+        Assert.InRange(entry.Length, 1, 6L * 1024 * 1024 - 1);
+        using Stream packed = entry.Open();
+        using var ms = new MemoryStream();
+        packed.CopyTo(ms);
+        var sections = ElfSections(ms.ToArray());
+        Assert.Contains(".dynsym", sections.Keys);
+        Assert.Contains(".text", sections.Keys);
+        Assert.DoesNotContain(sections.Keys, n => n.StartsWith(".debug_", StringComparison.Ordinal));
+        Assert.DoesNotContain(".symtab", sections.Keys);
+        // Linked to the debug information kept beside the stripped copy (name, NUL, padding, CRC).
+        Assert.StartsWith("libreftoken.so.debug\0", Encoding.ASCII.GetString(sections[".gnu_debuglink"]));
+    }
+
+    /// <summary>The sections of a 64-bit little-endian ELF file, by name, with their contents.</summary>
+    private static Dictionary<string, byte[]> ElfSections(byte[] elf)
+    {
+        Assert.Equal(new byte[] { 0x7F, (byte)'E', (byte)'L', (byte)'F', 2, 1 }, elf[..6]); // ELFCLASS64, ELFDATA2LSB
+        long shoff = BitConverter.ToInt64(elf, 0x28);
+        int shentsize = BitConverter.ToUInt16(elf, 0x3A);
+        int shnum = BitConverter.ToUInt16(elf, 0x3C);
+        int shstrndx = BitConverter.ToUInt16(elf, 0x3E);
+        (uint Name, uint Type, long Offset, long Size) Header(int i)
+        {
+            int h = checked((int)(shoff + ((long)i * shentsize)));
+            return (BitConverter.ToUInt32(elf, h), BitConverter.ToUInt32(elf, h + 4), BitConverter.ToInt64(elf, h + 0x18), BitConverter.ToInt64(elf, h + 0x20));
+        }
+
+        long names = Header(shstrndx).Offset;
+        var result = new Dictionary<string, byte[]>();
+        for (int i = 1; i < shnum; i++)
+        {
+            var h = Header(i);
+            int start = checked((int)(names + h.Name));
+            string name = Encoding.ASCII.GetString(elf, start, Array.IndexOf(elf, (byte)0, start) - start);
+            result[name] = h.Type == 8 ? [] : elf.AsSpan(checked((int)h.Offset), checked((int)h.Size)).ToArray(); // SHT_NOBITS: no contents
+        }
+
+        return result;
     }
 
     [Fact]
