@@ -37,7 +37,7 @@ header-check: lib
 FUZZ_SECONDS ?= 5
 
 test-rust:
-	$(CARGO) test --release --locked --workspace
+	CARGO=$(CARGO) scripts/test-rust.sh
 
 test-c: lib
 	cmake -S tests/c -B $(HARNESS) -DCMAKE_BUILD_TYPE=Debug -DREFTOKEN_LIB_DIR=$(CURDIR)/$(BUILD)

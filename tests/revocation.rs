@@ -6,10 +6,13 @@
 //! from PostgreSQL NOTIFY (the trigger in `migrations/postgres/`) or from Redis. Some nodes
 //! use the Rust API, one uses the C ABI.
 //!
-//! Servers: `eval "$(scripts/test-servers.sh start)"` sets `REFTOKEN_TEST_POSTGRES_NOTIFY`
-//! and `REFTOKEN_TEST_REDIS`. Without them these tests fail under `CI=true` and are skipped
-//! otherwise. The outage tests kill and restart the servers through the same script, and
-//! only when the variables name the instances that script runs.
+//! Servers: the tests that need them are named `servers_*` and ignored by a plain
+//! `cargo test` (which lists them as ignored, with what they need). `eval "$(scripts/test-servers.sh
+//! start)"` starts a private PostgreSQL and Redis and sets `REFTOKEN_TEST_POSTGRES_NOTIFY` and
+//! `REFTOKEN_TEST_REDIS`; `scripts/test-rust.sh` then runs them as a second pass (`-- --ignored
+//! servers_`), and fails under `CI=true` without the variables. Run on their own, without the
+//! variables, they fail. The outage tests kill and restart the servers through the same script
+//! (the set named by `REFTOKEN_TEST_SERVERS_DIR`), and fail when the variables name other servers.
 //!
 //! Benchmark: `cargo test --release --test revocation -- --ignored --nocapture bench_`.
 
@@ -48,21 +51,19 @@ struct Servers {
     redis: String,
 }
 
-fn servers(test: &str) -> Option<Servers> {
+/// The servers from the environment; a test that needs them runs only when selected
+/// (`--ignored servers_`), so without them it fails.
+fn servers(test: &str) -> Servers {
     let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (
         get("REFTOKEN_TEST_POSTGRES_NOTIFY"),
         get("REFTOKEN_TEST_REDIS"),
     ) {
-        (Some(pg), Some(redis)) => Some(Servers { pg, redis }),
-        _ => {
-            let why = "REFTOKEN_TEST_POSTGRES_NOTIFY and REFTOKEN_TEST_REDIS are not set (eval \"$(scripts/test-servers.sh start)\")";
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{test}: {why}");
-            }
-            eprintln!("{test}: skipped: {why}");
-            None
-        }
+        (Some(pg), Some(redis)) => Servers { pg, redis },
+        _ => panic!(
+            "{test}: needs PostgreSQL and Redis, but REFTOKEN_TEST_POSTGRES_NOTIFY and REFTOKEN_TEST_REDIS \
+             are not set: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"
+        ),
     }
 }
 
@@ -70,25 +71,25 @@ fn script() -> String {
     format!("{}/scripts/test-servers.sh", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether the servers are the ones `scripts/test-servers.sh` runs: only those may be
-/// killed. Fails under CI when they are not.
-fn own_servers(test: &str, s: &Servers) -> bool {
+/// Fails unless the servers are the set `scripts/test-servers.sh` runs under
+/// `REFTOKEN_TEST_SERVERS_DIR`: only those may be killed.
+fn own_servers(test: &str, s: &Servers) {
     let out = Command::new(script())
         .arg("env")
         .output()
         .expect("run scripts/test-servers.sh env");
     let env = String::from_utf8_lossy(&out.stdout);
-    let ours = env.contains(&format!("REFTOKEN_TEST_POSTGRES_NOTIFY={}\n", s.pg))
+    let ours = out.status.success()
+        && env.contains(&format!("REFTOKEN_TEST_POSTGRES_NOTIFY={}\n", s.pg))
         && env.contains(&format!("REFTOKEN_TEST_REDIS={}\n", s.redis));
-    if !ours {
-        let why =
-            "the servers were not started by scripts/test-servers.sh, which alone may kill them";
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: {why}");
-        }
-        eprintln!("{test}: skipped: {why}");
-    }
-    ours
+    assert!(
+        ours,
+        "{test}: kills and restarts the servers, so they must be the set scripts/test-servers.sh \
+         started (named by REFTOKEN_TEST_SERVERS_DIR), which alone may be killed: \
+         eval \"$(scripts/test-servers.sh start)\"; scripts/test-servers.sh env says: {}{}",
+        env.trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
 }
 
 fn run_script(verb: &str) {
@@ -825,10 +826,9 @@ fn never_stale_beyond(
 // Tests
 
 #[test]
-fn postgres_notify_reaches_every_validator_process() {
-    let Some(s) = servers("postgres_notify_reaches_every_validator_process") else {
-        return;
-    };
+#[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
+fn servers_postgres_notify_reaches_every_validator_process() {
+    let s = servers("servers_postgres_notify_reaches_every_validator_process");
     let _serial = serial();
     let db = TestDb::create(&s.pg, "pg", true);
     let mut pg = connect(&db.url);
@@ -903,10 +903,9 @@ fn postgres_notify_reaches_every_validator_process() {
 }
 
 #[test]
-fn redis_publish_reaches_every_validator_process() {
-    let Some(s) = servers("redis_publish_reaches_every_validator_process") else {
-        return;
-    };
+#[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
+fn servers_redis_publish_reaches_every_validator_process() {
+    let s = servers("servers_redis_publish_reaches_every_validator_process");
     let _serial = serial();
     // A store that cannot notify: no trigger.
     let db = TestDb::create(&s.pg, "redis", false);
@@ -980,13 +979,12 @@ fn redis_publish_reaches_every_validator_process() {
 }
 
 #[test]
-fn postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
-    let test = "postgres_outage_never_serves_a_stale_positive_beyond_the_bound";
-    let Some(s) = servers(test) else { return };
+#[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
+fn servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
+    let test = "servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound";
+    let s = servers(test);
     let _serial = serial();
-    if !own_servers(test, &s) {
-        return;
-    }
+    own_servers(test, &s);
     let bound = Duration::from_millis(1000);
     let db = TestDb::create(&s.pg, "pgfault", true);
     let mut pg = connect(&db.url);
@@ -1056,13 +1054,12 @@ fn postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
 }
 
 #[test]
-fn redis_outage_never_serves_a_stale_positive_beyond_the_bound() {
-    let test = "redis_outage_never_serves_a_stale_positive_beyond_the_bound";
-    let Some(s) = servers(test) else { return };
+#[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
+fn servers_redis_outage_never_serves_a_stale_positive_beyond_the_bound() {
+    let test = "servers_redis_outage_never_serves_a_stale_positive_beyond_the_bound";
+    let s = servers(test);
     let _serial = serial();
-    if !own_servers(test, &s) {
-        return;
-    }
+    own_servers(test, &s);
     let bound = Duration::from_millis(1000);
     let db = TestDb::create(&s.pg, "redisfault", false);
     let mut pg = connect(&db.url);
@@ -1119,10 +1116,9 @@ fn redis_outage_never_serves_a_stale_positive_beyond_the_bound() {
 }
 
 #[test]
-fn watch_reports_keys_as_they_are_revoked() {
-    let Some(s) = servers("watch_reports_keys_as_they_are_revoked") else {
-        return;
-    };
+#[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
+fn servers_watch_reports_keys_as_they_are_revoked() {
+    let s = servers("servers_watch_reports_keys_as_they_are_revoked");
     let _serial = serial();
     let db = TestDb::create(&s.pg, "watch", true);
     let mut pg = connect(&db.url);
@@ -1521,11 +1517,9 @@ fn bench_transport(s: &Servers, transport: &str, revocations: usize) {
 /// Time from the DELETE's commit (acknowledged to the deleting client) to the eviction on
 /// each of 4 validator processes. REFTOKEN_BENCH_REVOCATIONS sets the count (default 500).
 #[test]
-#[ignore]
+#[ignore = "benchmark, run by hand with servers: cargo test --release --test revocation -- --ignored --nocapture bench_"]
 fn bench_revocation_latency() {
-    let Some(s) = servers("bench_revocation_latency") else {
-        return;
-    };
+    let s = servers("bench_revocation_latency");
     let _serial = serial();
     let n = env_u64("REFTOKEN_BENCH_REVOCATIONS", 500) as usize;
     bench_transport(&s, "postgres", n);

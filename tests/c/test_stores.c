@@ -696,10 +696,11 @@ static void test_postgres(void) {
         const char *ci = getenv("CI");
         if (ci && strcmp(ci, "true") == 0) {
             fprintf(stderr, "REFTOKEN_TEST_POSTGRES is not set; it is required under CI "
-                            "(e.g. postgresql://postgres@127.0.0.1:5432/postgres)\n");
+                            "(eval \"$(scripts/test-servers.sh start)\" sets it)\n");
             CHECK(!"REFTOKEN_TEST_POSTGRES is set under CI");
         } else {
-            printf("stores: postgres skipped: set REFTOKEN_TEST_POSTGRES=postgresql://postgres@127.0.0.1:5432/postgres\n");
+            printf("stores: postgres SKIPPED: REFTOKEN_TEST_POSTGRES is not set "
+                   "(eval \"$(scripts/test-servers.sh start)\" sets it)\n");
         }
         return;
     }
