@@ -75,7 +75,7 @@ public sealed unsafe class KeyRing : IDisposable
     {
         ArgumentNullException.ThrowIfNull(elements);
         RefTokenLibrary.EnsureLoaded();
-        using var utf8 = new Utf8List(elements);
+        using var utf8 = new Utf8List(elements, nameof(elements));
         using var a = new Utf8Arg(applicationName, stackalloc byte[Utf8Arg.StackBytes]);
         KeyRingSafeHandle handle;
         RefTokenStatus status;
@@ -367,13 +367,15 @@ internal unsafe struct Utf8List : IDisposable
     private GCHandle _bytes;
     private GCHandle _strs;
 
-    public Utf8List(IEnumerable<string> items)
+    /// <param name="items">The strings.</param>
+    /// <param name="paramName">The caller's parameter that holds them, named when one is null.</param>
+    public Utf8List(IEnumerable<string> items, string paramName)
     {
         var list = new List<string>(items);
         int total = 0;
         foreach (string item in list)
         {
-            ArgumentNullException.ThrowIfNull(item, nameof(items));
+            ArgumentNullException.ThrowIfNull(item, paramName);
             total += Encoding.UTF8.GetByteCount(item);
         }
 

@@ -101,7 +101,7 @@ public static class Secrets
         }
 
         using var p = new Utf8Arg(presented, stackalloc byte[Utf8Arg.StackBytes]);
-        using var list = new Utf8List(values);
+        using var list = new Utf8List(values, nameof(stored));
         byte valid;
         nuint index;
         RefTokenStatus status;

@@ -2,13 +2,32 @@ using System;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using System.Text;
 
 namespace RefToken.Native;
 
 /// <summary>
+/// Arrays from <see cref="ArrayPool{T}.Shared"/> for bytes that may be secret: client secrets,
+/// plaintext, unprotected payloads, tokens, introspection responses. What was written is wiped
+/// before the array goes back, so that the next renter anywhere in the process (the pool is
+/// shared with every other library) never sees it.
+/// </summary>
+internal static class SecretPool
+{
+    public static byte[] Rent(int minimumLength) => ArrayPool<byte>.Shared.Rent(minimumLength);
+
+    /// <summary>Wipes the first <paramref name="used"/> bytes of <paramref name="array"/> and returns it to the pool.</summary>
+    public static void Return(byte[] array, int used)
+    {
+        CryptographicOperations.ZeroMemory(array.AsSpan(0, Math.Min(used, array.Length)));
+        ArrayPool<byte>.Shared.Return(array);
+    }
+}
+
+/// <summary>
 /// A string as UTF-8 for the duration of a call: encoded into the caller's stack scratch when
-/// it fits, else into a pooled array returned on <see cref="Dispose"/>.
+/// it fits, else into a pooled array wiped and returned on <see cref="Dispose"/>.
 /// </summary>
 internal ref struct Utf8Arg
 {
@@ -16,12 +35,14 @@ internal ref struct Utf8Arg
     internal const int StackBytes = 256;
 
     private byte[]? _rented;
+    private int _rentedUsed;
 
     public ReadOnlySpan<byte> Span;
 
     public Utf8Arg(string? text, Span<byte> scratch)
     {
         _rented = null;
+        _rentedUsed = 0;
         if (string.IsNullOrEmpty(text))
         {
             Span = default;
@@ -34,7 +55,8 @@ internal ref struct Utf8Arg
             int needed = Encoding.UTF8.GetByteCount(text);
             if (needed > scratch.Length)
             {
-                _rented = ArrayPool<byte>.Shared.Rent(needed);
+                _rented = SecretPool.Rent(needed);
+                _rentedUsed = needed;
                 destination = _rented;
             }
         }
@@ -49,7 +71,7 @@ internal ref struct Utf8Arg
     {
         if (_rented is not null)
         {
-            ArrayPool<byte>.Shared.Return(_rented);
+            SecretPool.Return(_rented, _rentedUsed);
             _rented = null;
         }
     }
@@ -117,7 +139,7 @@ internal static unsafe class NativeOutput
 
         while (true)
         {
-            byte[] rented = ArrayPool<byte>.Shared.Rent(size);
+            byte[] rented = SecretPool.Rent(size);
             try
             {
                 fixed (byte* p = rented)
@@ -132,7 +154,8 @@ internal static unsafe class NativeOutput
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                // The library may have written anywhere in the capacity it was given.
+                SecretPool.Return(rented, rented.Length);
             }
 
             if (status != RefTokenStatus.BufferTooSmall)
