@@ -712,7 +712,8 @@ reftoken_status reftoken_handle_new(char *out, size_t out_cap, size_t *out_len);
  *
  * `handle` and `grant_type` are UTF-8 and need no NUL; either may be NULL when its length
  * is 0. Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
- * `REFTOKEN_INPUT_TOO_LARGE` (handle over 4096 or grant type over 256 bytes);
+ * `REFTOKEN_INPUT_TOO_LARGE` (handle over 4096 or grant type over 256 bytes, refused from the
+ * length alone: nothing is read);
  * `REFTOKEN_BUFFER_TOO_SMALL` (`*out_len` is 64 or 44). Thread-safe.
  */
 reftoken_status reftoken_store_key(const char *handle,
@@ -726,7 +727,8 @@ reftoken_status reftoken_store_key(const char *handle,
 /**
  * Whether `handle` has the shape of a current reference-token handle: 64 hex digits then
  * `-1`. Validators call it to refuse garbage before touching the store. NULL or invalid
- * UTF-8 gives `false`. Thread-safe; never fails.
+ * UTF-8 gives `false`, and so does a length over 66 (without reading the text).
+ * Thread-safe; never fails.
  */
 bool reftoken_handle_is_wellformed(const char *handle, size_t handle_len);
 
@@ -778,7 +780,8 @@ reftoken_status reftoken_secret_verify(const char *presented,
 
 /**
  * Reads an `Authorization` header value as IdentityServer's Basic parser does (RFC 6749
- * 2.3.1): scheme `Basic ` in any case, at most 810 UTF-16 code units, base64 (whitespace
+ * 2.3.1): scheme `Basic ` in any case, at most 810 UTF-16 code units (a header over 2430
+ * bytes is over that whatever it holds, and is refused unread), base64 (whitespace
  * ignored, padding required), UTF-8, split at the first `:`, each half form-url-decoded
  * (`+` is a space; `%XX` escapes that do not form UTF-8 stay as written). Writes the client
  * id into `client_id_out` and the secret into `secret_out` (buffer conventions as
@@ -812,10 +815,13 @@ reftoken_status reftoken_basic_parse(const char *header,
  * HTTP-level problems are not errors: they are in the answer from
  * `reftoken_introspection_request_decide`. The new request is stored in `*out` (NULL on
  * failure); the caller frees it with `reftoken_introspection_request_free`. The request's
- * strings and body are copied; nothing borrowed is kept.
+ * strings and body are copied; nothing borrowed is kept. What the endpoint answers for any
+ * value over a limit is decided from the length alone, without reading it: an
+ * `Authorization` header over 2430 bytes gives no credentials, a body over 65536 bytes is an
+ * unreadable form (400).
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (method or a
- * header is not UTF-8; the body may be any bytes). Thread-safe.
+ * header within its limit is not UTF-8; the body may be any bytes). Thread-safe.
  */
 reftoken_status reftoken_introspection_request_parse(const struct reftoken_http_request *request,
                                                      struct reftoken_introspection_request **out);
@@ -824,7 +830,7 @@ reftoken_status reftoken_introspection_request_parse(const struct reftoken_http_
  * Reads a form body alone as `reftoken_introspection_request_parse` reads a POST with
  * `Content-Type: application/x-www-form-urlencoded` and no `Authorization` or `Accept`
  * header: credentials from `client_id`/`client_secret`, and the parameters. `*out` as
- * there.
+ * there; a body over 65536 bytes is an unreadable form (400), and is not read.
  *
  * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
  */
@@ -949,7 +955,8 @@ reftoken_status reftoken_introspection_jwt(const struct reftoken_signing_key *ke
  * `reftoken_grant_free`. On failure `*out` is set to NULL.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
- * `REFTOKEN_INPUT_TOO_LARGE` (over 1 MiB, or over 10000 claims); `REFTOKEN_MALFORMED_INPUT`
+ * `REFTOKEN_INPUT_TOO_LARGE` (over 1 MiB, refused from the length alone: nothing is read; or
+ * over 10000 claims); `REFTOKEN_MALFORMED_INPUT`
  * (not a container or not a token); `REFTOKEN_UNSUPPORTED_VERSION`;
  * `REFTOKEN_DATA_PROTECTED` (the payload is protected with ASP.NET Core Data Protection:
  * use `reftoken_grant_parse_protected`). Thread-safe.
@@ -1202,7 +1209,9 @@ reftoken_status reftoken_keyring_new_from_dir(const char *dir,
  * Loads a key ring from `count` XML elements as a database or cache holds them (the `Xml`
  * column of Entity Framework Core's `DataProtectionKeys` table, a Redis list, ...): each
  * `elements[i]` is one `<key>` or `<revocation>` element, UTF-8, with or without an XML
- * declaration. Otherwise as `reftoken_keyring_new_from_dir` (without `REFTOKEN_IO_ERROR`).
+ * declaration. Otherwise as `reftoken_keyring_new_from_dir` (without `REFTOKEN_IO_ERROR`;
+ * `REFTOKEN_INPUT_TOO_LARGE` for over 10000 elements, refused before the array is read, an
+ * element over 1 MiB, refused before it is read, or over 1000 keys).
  * The strings are only read during the call. `elements` may be NULL when `count` is 0 (an
  * empty key ring).
  */
@@ -1246,7 +1255,8 @@ reftoken_status reftoken_keyring_default_key_id(const struct reftoken_keyring *k
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
  * `REFTOKEN_INVALID_ARGUMENT` (no app name and no purpose); `REFTOKEN_INPUT_TOO_LARGE`
- * (plaintext over 1 MiB, over 256 purposes, a purpose over 64 KiB);
+ * (plaintext over 1 MiB, over 256 purposes, a purpose over 64 KiB: refused from the lengths
+ * alone, before anything is read);
  * `REFTOKEN_BUFFER_TOO_SMALL` (with `*out_len` the length needed);
  * `REFTOKEN_UNKNOWN_KEY` (no default key at that time: see
  * `reftoken_keyring_default_key_id`); `REFTOKEN_RNG_FAILURE`. Thread-safe.
@@ -1270,9 +1280,10 @@ reftoken_status reftoken_protect(const struct reftoken_keyring *keyring,
  * to learn the length. Plaintext the library holds is wiped before returning.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (an argument);
- * `REFTOKEN_INVALID_ARGUMENT` (no app name and no purpose); `REFTOKEN_INPUT_TOO_LARGE`;
- * `REFTOKEN_MALFORMED_INPUT` (not base64url, or the descriptor of its key cannot be
- * read); `REFTOKEN_CRYPTO_FAILURE` (not a payload,
+ * `REFTOKEN_INVALID_ARGUMENT` (no app name and no purpose); `REFTOKEN_INPUT_TOO_LARGE`
+ * (payload over 1398104 bytes, the base64url of 1 MiB; over 256 purposes, a purpose over
+ * 64 KiB: refused before anything is read); `REFTOKEN_MALFORMED_INPUT` (not base64url, or
+ * the descriptor of its key cannot be read); `REFTOKEN_CRYPTO_FAILURE` (not a payload,
  * tampered, truncated, other purposes or app name, plaintext not UTF-8);
  * `REFTOKEN_UNKNOWN_KEY` (its key is not in the ring); `REFTOKEN_KEY_REVOKED`;
  * `REFTOKEN_UNSUPPORTED_PROTECTOR` (its key is encrypted at rest with DPAPI or a
@@ -1306,7 +1317,7 @@ reftoken_status reftoken_protect_bytes(const struct reftoken_keyring *keyring,
 /**
  * `protector.Unprotect(byte[])`: as `reftoken_unprotect`, for the binary payload and
  * binary plaintext (a NUL byte follows in `out` when `out_cap` leaves room). Same
- * statuses, without the base64url and UTF-8 checks.
+ * statuses, without the base64url and UTF-8 checks; the payload's limit is 1 MiB.
  */
 reftoken_status reftoken_unprotect_bytes(const struct reftoken_keyring *keyring,
                                          const struct reftoken_str *purposes,
@@ -1330,8 +1341,10 @@ reftoken_status reftoken_unprotect_bytes(const struct reftoken_keyring *keyring,
  * it listens again the cache is cleared (resynchronisation). `reftoken_revocation_listener_wait`
  * waits for the first connection.
  *
- * `validator` must stay alive until the listener is freed: free the listener first. Several
- * listeners may serve one validator (every bound then applies). On failure `*out` is NULL.
+ * The listener holds a reference of its own on `validator`: the two may be freed in either
+ * order (a validator freed first lives on, evicting only, until its last listener is freed;
+ * its lookup is never called again). Several listeners may serve one validator (every bound
+ * then applies). On failure `*out` is NULL.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
  * `REFTOKEN_MALFORMED_INPUT` (the URL); `REFTOKEN_INVALID_ARGUMENT` (channel over 63 bytes,
@@ -1384,8 +1397,8 @@ reftoken_status reftoken_revocation_listener_stats(const struct reftoken_revocat
  * Stops the listener: ends its thread and connection (normally within 100 ms; a connection
  * blocked in I/O is waited for at most about two I/O timeouts, a few seconds, and then left
  * to close on its own) and removes its staleness bound from the validator, whose cache then
- * relies on its TTL alone. Once it returns the listener never touches the validator again,
- * which may then be freed. Idempotent.
+ * relies on its TTL alone. Once it returns the listener never touches the validator again.
+ * Idempotent.
  *
  * Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe, but not concurrently with
  * `reftoken_revocation_listener_free`.
@@ -1425,7 +1438,8 @@ reftoken_status reftoken_revocation_publish_redis(const char *url,
  * most once per callback, from inside the callback.
  *
  * Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
- * `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
+ * `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB, refused from the length alone: nothing is
+ * read).
  */
 reftoken_status reftoken_row_set(struct reftoken_row *row,
                                  const char *grant_type,
@@ -1460,10 +1474,10 @@ void reftoken_validator_free(struct reftoken_validator *validator);
 /**
  * The introspection response IdentityServer's endpoint would return to `caller` for the
  * presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
- * (refused before any lookup), handles not in the store, rows of another type or that
- * cannot be read, and tokens inactive for the caller; else the full response. A client
- * caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
- * may be NULL.
+ * (refused before any lookup; a handle over 100 bytes is malformed from its length alone
+ * and is not read), handles not in the store, rows of another type or that cannot be read,
+ * and tokens inactive for the caller; else the full response. A client caller also gets its
+ * own refresh tokens introspected, as IdentityServer does. `options` may be NULL.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
  * `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
@@ -1483,9 +1497,10 @@ reftoken_status reftoken_validator_introspect(const struct reftoken_validator *v
 /**
  * Decides whether the presented `handle` is active for `caller` at `now` without building
  * JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
- * to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
- * receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
- * NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
+ * to no readable token; a handle over 100 bytes is not read). When `out_grant` is not NULL
+ * and the token was found, `*out_grant` receives it (free it with `reftoken_grant_free`;
+ * `out`'s strings borrow from it), else NULL; when `out_grant` is NULL, `out`'s `subject`
+ * and `client_id` are left empty.
  *
  * Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
  * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
@@ -1502,7 +1517,8 @@ reftoken_status reftoken_validator_validate(const struct reftoken_validator *val
 /**
  * Forgets the cached token stored under `key` (its store key: revocation paths and store
  * notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
- * there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
+ * there (a key over 64 bytes, which no entry has, is not read), `REFTOKEN_NULL_ARGUMENT` or
+ * `REFTOKEN_INVALID_UTF8`. Thread-safe.
  */
 reftoken_status reftoken_validator_evict(const struct reftoken_validator *validator,
                                          const char *key,

@@ -354,24 +354,7 @@ pub fn select_credentials(
     }
 }
 
-/// A recognised `token_type_hint` (RFC 7662 2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenTypeHint {
-    /// `access_token`.
-    AccessToken,
-    /// `refresh_token`.
-    RefreshToken,
-}
-
-impl TokenTypeHint {
-    /// The hint as sent.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenTypeHint::AccessToken => "access_token",
-            TokenTypeHint::RefreshToken => "refresh_token",
-        }
-    }
-}
+pub use crate::validation::TokenTypeHint;
 
 /// The parameters of an introspection request.
 #[derive(Clone, PartialEq, Eq)]

@@ -60,6 +60,15 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// A server (a revocation listener's PostgreSQL or Redis) could not be reached or
+    /// dropped the connection.
+    #[error("cannot reach {server}: {detail}")]
+    Network {
+        /// The server, with any password masked.
+        server: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// A caller-supplied store lookup failed with this status code.
     #[error("the store lookup failed with status {0}")]
     Lookup(u32),

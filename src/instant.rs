@@ -5,6 +5,11 @@ use crate::Error;
 /// 100-nanosecond ticks per second, .NET's `TimeSpan.TicksPerSecond`.
 pub const TICKS_PER_SECOND: i64 = 10_000_000;
 
+/// The Unix seconds .NET's `DateTime` can hold: 0001-01-01T00:00:00Z to
+/// 9999-12-31T23:59:59Z. Every time that crosses to .NET (a stored date, a creation time,
+/// an introspection `now`) must lie in it.
+pub const DOTNET_UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// An instant in UTC, as 100 ns ticks since 1970-01-01T00:00:00Z (negative before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(pub i64);
@@ -153,7 +158,7 @@ pub fn parse(s: &str) -> Result<Instant, Error> {
         - offset_minutes * 60;
     // .NET's DateTime range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z: an offset
     // can push a date at either end outside it (System.Text.Json refuses those).
-    if !(-62_135_596_800..=253_402_300_799).contains(&secs) {
+    if !DOTNET_UNIX_SECONDS.contains(&secs) {
         return Err(bad("outside years 1 to 9999 in UTC"));
     }
     Ok(Instant(secs * TICKS_PER_SECOND + ticks))

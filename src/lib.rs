@@ -19,6 +19,7 @@
 pub mod dataprotection;
 pub mod endpoint;
 pub mod error;
+pub mod fence;
 pub mod ffi;
 pub mod grant;
 pub mod handle;

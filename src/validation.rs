@@ -137,7 +137,24 @@ where
 
 /// Which kind of token the caller says it presents (RFC 7662 `token_type_hint`); it only
 /// orders the attempts.
-pub use crate::endpoint::TokenTypeHint;
+/// A recognised `token_type_hint` (RFC 7662 2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTypeHint {
+    /// `access_token`.
+    AccessToken,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl TokenTypeHint {
+    /// The hint as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenTypeHint::AccessToken => "access_token",
+            TokenTypeHint::RefreshToken => "refresh_token",
+        }
+    }
+}
 
 /// Looks `handle` up as a refresh token and reads it.
 pub fn find_refresh_token<F>(

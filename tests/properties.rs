@@ -1,6 +1,9 @@
 //! Property tests for the core: round trips, well-formed output, and store keys checked
 //! against coreutils' `sha256sum` (an independent SHA-256).
 
+#[macro_use]
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -12,6 +15,8 @@ use reftoken::introspection::{
     self, Caller, Options, VT_BOOLEAN, VT_DOUBLE, VT_INTEGER, VT_INTEGER64, VT_JSON,
 };
 use reftoken::{json, key};
+
+use common::check_all;
 
 fn sha256sum(input: &[u8]) -> Vec<u8> {
     let mut child = Command::new("sha256sum")
@@ -319,7 +324,9 @@ fn token_layout_edge_cases_agree_with_serde_json() {
         ("\"CreationTime\":\"", "\"CreationTime\":\"x"),
     ];
     let mut differing = 0;
-    for (from, to) in cases {
+    let named =
+        |(from, to): &(&'static str, &'static str)| (format!("{from} -> {to}"), (*from, *to));
+    check_all(cases.iter().map(named), |(from, to)| {
         assert!(json.contains(from), "{from}");
         let text = json.replacen(from, to, 1);
         let general = serde_json::from_str::<Token>(&text).ok();
@@ -327,19 +334,20 @@ fn token_layout_edge_cases_agree_with_serde_json() {
         assert_eq!(Token::from_json(&text).ok(), general, "{text}");
         let column = grant::seal_data(&text, false);
         assert_eq!(grant::read_token(&column).ok(), general, "{column}");
-    }
-    for (from, to) in [
+    });
+    let column_edits = [
         ("}\"}", "} \"}"),
         ("}\"}", "}\"} "),
         ("\\u0022Issuer\\u0022", "\\\"Issuer\\\""),
-    ] {
+    ];
+    check_all(column_edits.iter().map(named), |(from, to)| {
         let column = grant::seal_data(&json, false).replacen(from, to, 1);
         let payload: Option<String> = serde_json::from_str::<serde_json::Value>(&column)
             .ok()
             .and_then(|v| v["Payload"].as_str().map(str::to_owned));
         let general = payload.and_then(|p| serde_json::from_str::<Token>(&p).ok());
         assert_eq!(grant::read_token(&column).ok(), general, "{column}");
-    }
+    });
     // The cases do reach the fast paths' edges: most change or break the token.
     assert!(differing > cases.len() / 2);
 }

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use reftoken::dataprotection::KeyRing;
-use reftoken::grant::{self, DataPayload};
-use reftoken::instant::Instant;
-use reftoken::introspection::{self, Caller, INACTIVE, Options};
+use reftoken::grant::{self, DataPayload, RefreshToken, Token};
+use reftoken::instant::{self, Instant};
+use reftoken::introspection::{self, Caller, INACTIVE, Inactive, Options};
+use reftoken::key::StoreKey;
 use reftoken::secret::{self, HashAlgorithm};
-use reftoken::validation::{self, StoredGrant, Unprotect};
+use reftoken::validation::{self, NotFound, StoredGrant, Unprotect};
 use reftoken::{Error, handle, key};
 
 use crate::store::{self, ClientFlag, Store};
@@ -26,7 +27,7 @@ pub fn handle(length: u32) -> Outcome {
 
 /// `reftoken key HANDLE [--grant-type T]`.
 pub fn key(handle: Option<String>, grant_type: &str) -> Outcome {
-    let handle = input::value(handle, "the handle")?;
+    let handle = input::HANDLE.read(handle)?;
     Ok(key::store_key(&handle, grant_type)?.to_string())
 }
 
@@ -36,9 +37,37 @@ fn keyring(dir: &Path, app_name: Option<&str>) -> Result<KeyRing, Failure> {
     Ok(ring.with_application_name(app_name))
 }
 
+/// The core's `Error::Decrypt` message once the payload's key is in the ring but the payload
+/// does not authenticate: other purposes (most often another application name), or tampering.
+const NOT_AUTHENTIC: &str = "the payload was invalid";
+
+const APP_NAME_HINT: &str = "--app-name NAME sets it: what the host passes to \
+                             SetApplicationName, else ASP.NET Core's default, the host's \
+                             content root path";
+
+/// `e` as a message, with a hint when the application name is the likely culprit: ASP.NET
+/// Core makes it the first purpose, so a missing or different one fails like tampering.
+/// `chain`: the caller chose the purposes after it too (`unprotect`).
+fn unprotect_message(e: &Error, app_name: Option<&str>, chain: bool) -> String {
+    if !matches!(e, Error::Decrypt(m) if *m == NOT_AUTHENTIC) {
+        return e.to_string();
+    }
+    let name = match (app_name.filter(|n| !n.is_empty()), chain) {
+        (None, false) => "the application name is probably missing".to_owned(),
+        (None, true) => {
+            "the application name is probably missing, or a --purpose is wrong".to_owned()
+        }
+        (Some(n), false) => format!("the application name {n:?} is probably wrong"),
+        (Some(n), true) => {
+            format!("the application name {n:?} or the --purpose chain is probably wrong")
+        }
+    };
+    format!("{e} ({name}; {APP_NAME_HINT})")
+}
+
 /// `reftoken decode [--keyring DIR] [--app-name NAME] [DATA]`.
 pub fn decode(dir: Option<PathBuf>, app_name: Option<String>, data: Option<String>) -> Outcome {
-    let data = input::value(data, "the Data column")?;
+    let data = input::DATA.read(data)?;
     let json = match grant::open_data(&data)? {
         DataPayload::Plain(json) => json,
         DataPayload::Protected(payload) => {
@@ -50,7 +79,9 @@ pub fn decode(dir: Option<PathBuf>, app_name: Option<String>, data: Option<Strin
                 ));
             };
             let ring = keyring(&dir, app_name.as_deref())?;
-            ring.unprotect_grant(&payload)?.to_string()
+            ring.unprotect_grant(&payload)
+                .map_err(|e| Failure::Run(unprotect_message(&e, app_name.as_deref(), false)))?
+                .to_string()
         }
     };
     // Any grant type decodes (tokens, refresh tokens, codes, consents), but it must be JSON.
@@ -78,10 +109,17 @@ pub fn unprotect(
     purposes: &[String],
     payload: Option<String>,
 ) -> Outcome {
-    let purposes = purpose_refs(app_name.as_deref(), purposes)?;
+    let refs = purpose_refs(app_name.as_deref(), purposes)?;
     let ring = keyring(dir, app_name.as_deref())?;
-    let payload = input::value(payload, "the payload")?;
-    Ok(ring.unprotect_str(&purposes, &payload)?.to_string())
+    let payload = input::PAYLOAD.read(payload)?;
+    match ring.unprotect_str(&refs, &payload) {
+        Ok(text) => Ok(text.to_string()),
+        Err(e) => Err(Failure::Run(unprotect_message(
+            &e,
+            app_name.as_deref(),
+            true,
+        ))),
+    }
 }
 
 /// `reftoken protect --keyring DIR [--app-name NAME] [--purpose P]... [TEXT]`.
@@ -93,7 +131,7 @@ pub fn protect(
 ) -> Outcome {
     let purposes = purpose_refs(app_name.as_deref(), purposes)?;
     let ring = keyring(dir, app_name.as_deref())?;
-    let text = input::value(text, "the text")?;
+    let text = input::TEXT.read(text)?;
     match ring.protect_str(&purposes, &text, now()) {
         Err(Error::NoActiveKey) => Err(Failure::Run(format!(
             "the key ring in {} has no key that may protect now (ASP.NET Core would create one: \
@@ -106,7 +144,7 @@ pub fn protect(
 
 /// `reftoken secret-hash [--sha512] [SECRET]`.
 pub fn secret_hash(sha512: bool, value: Option<String>) -> Outcome {
-    let value = input::value(value, "the secret")?;
+    let value = input::SECRET.read(value)?;
     let alg = if sha512 {
         HashAlgorithm::Sha512
     } else {
@@ -138,17 +176,17 @@ pub enum Source {
     Postgres(Option<String>, String),
 }
 
-/// `reftoken introspect ...`.
+/// `reftoken introspect ...`; with `explain`, an inactive answer says why on stderr.
 pub fn introspect(
     caller: CallerArg,
     now_arg: Option<i64>,
     dir: Option<PathBuf>,
     app_name: Option<String>,
+    explain: bool,
     source: Source,
 ) -> Outcome {
     let now = match now_arg {
-        // .NET's DateTime covers years 1 to 9999.
-        Some(s) if !(-62_135_596_800..=253_402_300_799).contains(&s) => {
+        Some(s) if !reftoken::instant::DOTNET_UNIX_SECONDS.contains(&s) => {
             return Err(Failure::Usage(format!(
                 "--now {s} is outside the years 1 to 9999"
             )));
@@ -156,6 +194,14 @@ pub fn introspect(
         Some(s) => Instant::from_unix_seconds(s),
         None => now(),
     };
+    if dir.is_some() && app_name.is_none() {
+        // An ASP.NET Core host always has one (its content root by default); without it every
+        // protected row would only look unreadable, that is inactive.
+        return Err(Failure::Usage(format!(
+            "--keyring needs --app-name NAME, the host's Data Protection application name \
+             ({APP_NAME_HINT})"
+        )));
+    }
     let scopes: Vec<&str> = match &caller {
         CallerArg::Api { scopes, .. } => scopes
             .iter()
@@ -175,25 +221,34 @@ pub fn introspect(
         None => None,
     };
     let unprotect = ring.as_ref().map(|r| r as &dyn Unprotect);
+    let app_name = app_name.as_deref();
 
     let (handle, store): (String, Box<dyn Store>) = match source {
         Source::Data(data) => {
-            let data = input::value(Some(data), "the Data column")?;
+            let data = input::DATA.read(Some(data))?;
             let token = match validation::read_token(&data, unprotect) {
                 Err(Error::DataProtected) => {
                     return Err(Failure::Run(PROTECTED.replace("row's ", "")));
                 }
-                r => r?,
+                Err(e) => return Err(Failure::Run(unprotect_message(&e, app_name, false))),
+                Ok(t) => t,
             };
-            return introspection::respond(&token, &caller, now, &Options::default())
-                .map_err(server_error);
+            let opts = Options::default();
+            let body = introspection::respond(&token, &caller, now, &opts).map_err(server_error)?;
+            if explain && body == INACTIVE {
+                eprintln!(
+                    "reftoken: inactive: {}",
+                    why_token(&token, &caller, now, &opts)
+                );
+            }
+            return Ok(body);
         }
         Source::Sqlite(handle, path) => {
-            let handle = input::value(handle, "the handle")?;
+            let handle = input::HANDLE.read(handle)?;
             (handle, Box::new(store::Sqlite::open(&path)?))
         }
         Source::Postgres(handle, url) => {
-            let handle = input::value(handle, "the handle")?;
+            let handle = input::HANDLE.read(handle)?;
             (handle, Box::new(store::Postgres::connect(&url)?))
         }
     };
@@ -240,10 +295,17 @@ pub fn introspect(
     }
     let body = answer.map_err(server_error)?;
     if body == INACTIVE {
-        // Say why on stderr; an unreadable protected row without a key ring is an error.
-        let lookup = |k: &str| store.borrow_mut().lookup(k);
-        let why = explain(&handle, &lookup, unprotect, &caller, now, &opts)?;
-        eprintln!("reftoken: inactive: {why}");
+        // Asked or not: a protected row without a key ring is an error, not an answer.
+        let why = why_handle(&handle, &lookup, unprotect, app_name, &caller, now, &opts);
+        if let Some(f) = failure.borrow_mut().take() {
+            return Err(f);
+        }
+        let why = why?;
+        if explain {
+            for line in why {
+                eprintln!("reftoken: inactive: {line}");
+            }
+        }
     }
     Ok(body)
 }
@@ -260,65 +322,144 @@ fn server_error(e: Error) -> Failure {
     ))
 }
 
-/// Why `handle` is inactive for `caller`: what IdentityServer found under its keys. Fails
-/// when a row is protected and no key ring was given (the answer would be a guess).
-fn explain(
+fn timestamp(t: Instant) -> String {
+    let mut s = String::new();
+    instant::format(t, &mut s);
+    s
+}
+
+/// Why `token` is inactive for `caller`: the core's verdict, in words.
+fn why_token(token: &Token, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> String {
+    let verdict = introspection::evaluate(token, caller, now, opts);
+    match (verdict.status, caller) {
+        (Err(Inactive::Expired), _) => format!(
+            "expired at {} (exp {}; now is {})",
+            timestamp(token.expiration()),
+            verdict.expiration,
+            timestamp(now)
+        ),
+        (Err(Inactive::ClientDisabled), _) => format!(
+            "its client {:?} is unknown or disabled in the Clients table",
+            verdict.client_id.unwrap_or_default()
+        ),
+        (Err(Inactive::NoMatchingScope), Caller::Api { name, scopes }) => format!(
+            "none of its scopes [{}] is a scope of the API {name:?} (--scope: [{}])",
+            token.scopes().collect::<Vec<_>>().join(" "),
+            scopes.join(" ")
+        ),
+        (Err(Inactive::OtherClient), Caller::Client { id }) => match token.claim("client_id") {
+            Some(owner) => format!("not this client's: issued to {owner:?}, not {id:?}"),
+            None => format!("not this client's: it has no client_id claim (asked by {id:?})"),
+        },
+        (status, _) => format!("the core says {status:?}"),
+    }
+}
+
+/// Why `handle` is inactive for `caller`, one line per grant type IdentityServer tries, from
+/// the core's own findings. Fails when a row is protected and no key ring was given (the
+/// answer would be a guess).
+fn why_handle(
     handle: &str,
-    lookup: &dyn Fn(&str) -> Result<Option<StoredGrant>, Failure>,
+    lookup: &dyn Fn(&str) -> Result<Option<StoredGrant>, Error>,
     unprotect: Option<&dyn Unprotect>,
+    app_name: Option<&str>,
     caller: &Caller<'_>,
     now: Instant,
     opts: &Options<'_>,
-) -> Result<String, Failure> {
-    if !validation::plausible_handle(handle) {
-        return Ok("not a reference-token handle (IdentityServer refuses it unread)".into());
-    }
-    let mut reasons = Vec::new();
-    let grant_types: &[&str] = match caller {
-        Caller::Client { .. } => &[key::REFERENCE_TOKEN, key::REFRESH_TOKEN],
-        Caller::Api { .. } => &[key::REFERENCE_TOKEN],
+) -> Result<Vec<String>, Failure> {
+    // The row the core looked at last, to name its Type or read its Data's error.
+    let seen: RefCell<Option<StoredGrant>> = RefCell::new(None);
+    let look = |k: &str| -> Result<Option<StoredGrant>, Error> {
+        let row = lookup(k)?;
+        seen.replace(row.clone());
+        Ok(row)
     };
-    for &grant_type in grant_types {
-        let k = key::store_key(handle, grant_type)?;
-        let Some(row) = lookup(&k)? else {
-            reasons.push(format!("no {grant_type} row with Key {k}"));
-            continue;
-        };
-        if row.grant_type != grant_type {
-            reasons.push(format!(
-                "the row with Key {k} has Type {:?}",
-                row.grant_type
-            ));
-            continue;
-        }
-        let json = match validation::read_grant_json(&row.data, unprotect) {
-            Err(Error::DataProtected) => return Err(Failure::Run(PROTECTED.to_owned())),
-            Err(e) => {
-                reasons.push(format!(
-                    "the Data of the row with Key {k} cannot be read: {e}"
-                ));
-                continue;
-            }
-            Ok(json) => json,
-        };
-        if grant_type == key::REFERENCE_TOKEN {
-            match grant::Token::from_json(&json) {
-                Err(e) => reasons.push(format!(
-                    "the Data of the row with Key {k} cannot be read: {e}"
-                )),
-                Ok(t) => match introspection::evaluate(&t, caller, now, opts).status {
-                    Ok(()) => reasons
-                        .push("the token is active but IdentityServer answers inactive".into()),
-                    Err(why) => reasons.push(format!("the reference token is inactive: {why:?}")),
-                },
-            }
-        } else {
-            reasons.push(
-                "the refresh token is expired, consumed, another client's, or its client may not \
-                          use refresh tokens"
+    let (k, outcome) = validation::find_token(handle, look, unprotect)?;
+    let access = match outcome {
+        validation::Outcome::NotFound(NotFound::Malformed) => {
+            return Ok(vec![
+                "not a reference-token handle (empty, over 100 characters, or characters no \
+                 handle has): IdentityServer refuses it unread"
                     .into(),
-            );
+            ]);
         }
+        validation::Outcome::NotFound(NotFound::NoRow) => format!(
+            "unknown handle: no reference_token row with Key {k} (never issued here, revoked, \
+             or removed)"
+        ),
+        validation::Outcome::NotFound(NotFound::WrongType) => {
+            wrong_type(&k, seen.take(), key::REFERENCE_TOKEN)
+        }
+        validation::Outcome::NotFound(NotFound::Unreadable) => {
+            let data = seen.take().map(|r| r.data).unwrap_or_default();
+            unreadable(
+                &k,
+                validation::read_token(&data, unprotect).map(drop),
+                app_name,
+            )?
+        }
+        validation::Outcome::Found(token) => why_token(&token, caller, now, opts),
+    };
+    let access = format!("reference token: {access}");
+    let Caller::Client { id } = caller else {
+        return Ok(vec![access]);
+    };
+    // Client callers are also answered for their own refresh tokens.
+    seen.replace(None);
+    let k = key::store_key(handle, key::REFRESH_TOKEN)?;
+    let refresh = match (
+        validation::find_refresh_token(handle, look, unprotect)?,
+        seen.take(),
+    ) {
+        (Some(rt), _) => refresh_facts(&rt, id),
+        (None, None) => format!("no refresh_token row with Key {k}"),
+        (None, Some(row)) if row.grant_type != key::REFRESH_TOKEN => {
+            wrong_type(&k, Some(row), key::REFRESH_TOKEN)
+        }
+        (None, Some(row)) => {
+            let read = validation::read_grant_json(&row.data, unprotect)
+                .and_then(|json| RefreshToken::from_json(&json))
+                .map(drop);
+            unreadable(&k, read, app_name)?
+        }
+    };
+    Ok(vec![access, format!("refresh token: {refresh}")])
+}
+
+fn wrong_type(k: &StoreKey, row: Option<StoredGrant>, want: &str) -> String {
+    let found = row.map(|r| r.grant_type).unwrap_or_default();
+    format!("the row with Key {k} has Type {found:?}, not {want}")
+}
+
+/// What reading a row's Data gave (`read`), in words. A protected row without a key ring is
+/// an error.
+fn unreadable(
+    k: &StoreKey,
+    read: Result<(), Error>,
+    app_name: Option<&str>,
+) -> Result<String, Failure> {
+    match read {
+        Err(Error::DataProtected) => Err(Failure::Run(PROTECTED.to_owned())),
+        Err(e) => Ok(format!(
+            "the Data of the row with Key {k} cannot be read, so IdentityServer treats the \
+             handle as unknown: {}",
+            unprotect_message(&e, app_name, false)
+        )),
+        Ok(()) => Ok(format!("the Data of the row with Key {k} cannot be read")),
     }
-    Ok(reasons.join("; "))
+}
+
+/// The refresh token the core's `respond_refresh` refused, as its checks see it (the core
+/// gives no reason for refresh tokens).
+fn refresh_facts(rt: &RefreshToken, id: &str) -> String {
+    let consumed = rt.consumed_time.map_or("not consumed".to_owned(), |t| {
+        format!("consumed at {}", timestamp(t))
+    });
+    format!(
+        "not valid for {id:?} (IdentityServer refuses one that is expired, consumed or another \
+         client's, or whose client lacks AllowOfflineAccess): issued to {:?}, expires at {}, \
+         {consumed}",
+        rt.client_id.as_deref().unwrap_or_default(),
+        timestamp(rt.creation_time.add_seconds(rt.lifetime.into()))
+    )
 }

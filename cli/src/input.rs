@@ -1,30 +1,88 @@
 //! Positional values: given on the command line, or read from stdin for `-` or none.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
+
+use reftoken::{dataprotection, limits};
 
 use crate::Failure;
 
-/// The value of a positional argument: `arg` itself, or for `-` or no argument the whole of
-/// stdin as UTF-8, with one trailing line ending (`\n` or `\r\n`) removed so that
-/// `echo VALUE | reftoken ...` and `$(reftoken ...)` round-trip.
-pub fn value(arg: Option<String>, what: &str) -> Result<String, Failure> {
-    match arg {
-        Some(v) if v != "-" => Ok(v),
-        _ => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut buf)
-                .map_err(|e| Failure::Run(format!("cannot read {what} from stdin: {e}")))?;
-            let mut s = String::from_utf8(buf)
-                .map_err(|_| Failure::Run(format!("{what} read from stdin is not UTF-8")))?;
-            if s.ends_with('\n') {
-                s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
-            }
-            Ok(s)
+/// A value a verb takes as a positional argument or from stdin.
+pub struct Value {
+    /// What it is, for messages: "the handle".
+    pub what: &'static str,
+    /// The most bytes the verb accepts: stdin is read no further than this.
+    pub max: usize,
+    /// Whether an empty value means something (ASP.NET Core protects the empty string).
+    pub may_be_empty: bool,
+}
+
+pub const HANDLE: Value = Value {
+    what: "the handle",
+    max: limits::MAX_HANDLE_LEN,
+    may_be_empty: false,
+};
+pub const DATA: Value = Value {
+    what: "the Data column",
+    max: limits::MAX_DATA_LEN,
+    may_be_empty: false,
+};
+pub const PAYLOAD: Value = Value {
+    what: "the payload",
+    max: dataprotection::MAX_PAYLOAD_STR_LEN,
+    may_be_empty: false,
+};
+pub const TEXT: Value = Value {
+    what: "the text",
+    max: dataprotection::MAX_PAYLOAD_LEN,
+    may_be_empty: true,
+};
+/// The core hashes secrets of any length; stdin stops at its largest input anywhere (1 MiB).
+pub const SECRET: Value = Value {
+    what: "the secret",
+    max: limits::MAX_DATA_LEN,
+    may_be_empty: false,
+};
+
+impl Value {
+    /// `arg` itself, or for `-` or no argument the whole of stdin as UTF-8, with one trailing
+    /// line ending (`\n` or `\r\n`) removed so that `echo VALUE | reftoken ...` and
+    /// `$(reftoken ...)` round-trip. Stdin larger than [`Value::max`], or empty when the value
+    /// may not be, is an error.
+    pub fn read(&self, arg: Option<String>) -> Result<String, Failure> {
+        if let Some(v) = arg.filter(|v| v != "-") {
+            return Ok(v);
         }
+        let what = self.what;
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprintln!("reftoken: reading {what} from stdin (end with Ctrl-D)");
+        }
+        // Room for the value, a `\r\n` and one byte more: enough to tell "too large" without
+        // reading an endless input (`< /dev/zero`) any further.
+        let mut buf = Vec::new();
+        stdin
+            .lock()
+            .take(self.max as u64 + 3)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::Run(format!("cannot read {what} from stdin: {e}")))?;
+        if buf.ends_with(b"\n") {
+            buf.pop();
+            if buf.ends_with(b"\r") {
+                buf.pop();
+            }
+        }
+        if buf.len() > self.max {
+            return Err(Failure::Run(format!(
+                "{what} on stdin is larger than the limit of {} bytes",
+                self.max
+            )));
+        }
+        if buf.is_empty() && !self.may_be_empty {
+            return Err(Failure::Run(format!(
+                "{what} read from stdin is empty: give it as an argument or pipe it in"
+            )));
+        }
+        String::from_utf8(buf)
+            .map_err(|_| Failure::Run(format!("{what} read from stdin is not UTF-8")))
     }
 }

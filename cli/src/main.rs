@@ -3,7 +3,8 @@
 //! The verbs and flags are a contract (DESIGN.md, "The `reftoken` command line"): output goes
 //! to stdout followed by one newline (`watch` prints one line per revoked key until stopped);
 //! errors go to stderr with exit code 2 for usage errors and 1 for everything else; `-` or a
-//! missing positional argument reads the value from stdin (one trailing line ending removed).
+//! missing positional argument reads the value from stdin (one trailing line ending removed,
+//! no further than the verb's size limit, and empty only where empty means something).
 
 mod commands;
 mod input;
@@ -45,7 +46,9 @@ pub type Outcome = Result<String, Failure>;
     after_help = "Output goes to stdout followed by one newline (`watch`: one line per revoked \
                   key, until stopped); errors go to stderr (exit 2 for usage errors, 1 \
                   otherwise). Where a value is a positional argument, `-` or leaving it out \
-                  reads it from stdin (one trailing line ending is removed)."
+                  reads it from stdin (one trailing line ending is removed; from a terminal, end \
+                  it with Ctrl-D). Stdin larger than the verb's limit is an error, and so is an \
+                  empty one, except for `protect`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,7 +76,7 @@ enum Command {
         padded base64 (IdentityServer4 and Duende 5 handles)."
     )]
     Key {
-        /// The handle (`-` or absent: read from stdin).
+        /// The handle (`-` or absent: read from stdin, at most 4096 bytes).
         #[arg(value_name = "HANDLE")]
         handle: Option<String>,
         /// The grant type the key is for.
@@ -86,16 +89,19 @@ enum Command {
         long_about = "The payload of a PersistedGrants `Data` column, as JSON: the \
         container's payload (version 1) or the column itself (version 0, IdentityServer4). A \
         payload protected with ASP.NET Core Data Protection is unprotected with the key ring \
-        in DIR under the purposes [NAME,] PersistentGrantSerializer."
+        in DIR under the purposes [NAME,] PersistentGrantSerializer: NAME is the host's \
+        application name (SetApplicationName; ASP.NET Core's default is the host's content root \
+        path), and a payload protected under another one cannot be read."
     )]
     Decode {
         /// Folder of the key ring's `key-*.xml` files (for protected payloads).
         #[arg(long, value_name = "DIR")]
         keyring: Option<PathBuf>,
-        /// The application name (or discriminator) the host's Data Protection uses.
+        /// The application name (or discriminator) the host's Data Protection uses
+        /// (SetApplicationName; ASP.NET Core's default: the host's content root path).
         #[arg(long, value_name = "NAME")]
         app_name: Option<String>,
-        /// The Data column (`-` or absent: read from stdin).
+        /// The Data column (`-` or absent: read from stdin, at most 1 MiB).
         #[arg(value_name = "DATA")]
         data: Option<String>,
     },
@@ -104,7 +110,9 @@ enum Command {
     #[command(
         long_about = "`IDataProtector.Unprotect(string)`: the plaintext of a protected \
         payload (base64url, `CfDJ8...`), for the purpose chain [NAME,] P..., with any key of \
-        the key ring in DIR."
+        the key ring in DIR. NAME is the host's application name (SetApplicationName; ASP.NET \
+        Core's default is the host's content root path); IdentityServer's grants use the chain \
+        NAME, PersistentGrantSerializer."
     )]
     Unprotect {
         /// Folder of the key ring's `key-*.xml` files.
@@ -116,7 +124,8 @@ enum Command {
         /// A purpose, after the application name; repeat for a chain.
         #[arg(long = "purpose", value_name = "P")]
         purposes: Vec<String>,
-        /// The protected payload (`-` or absent: read from stdin).
+        /// The protected payload (`-` or absent: read from stdin, at most 1398104 bytes: the
+        /// base64url of 1 MiB).
         #[arg(value_name = "PAYLOAD")]
         payload: Option<String>,
     },
@@ -125,7 +134,7 @@ enum Command {
     #[command(
         long_about = "`IDataProtector.Protect(string)`: TEXT protected with the key \
         ring's current default key, for the purpose chain [NAME,] P..., in ASP.NET Core's \
-        string form (base64url, no padding)."
+        string form (base64url, no padding). TEXT may be empty, as in ASP.NET Core."
     )]
     Protect {
         /// Folder of the key ring's `key-*.xml` files.
@@ -137,7 +146,7 @@ enum Command {
         /// A purpose, after the application name; repeat for a chain.
         #[arg(long = "purpose", value_name = "P")]
         purposes: Vec<String>,
-        /// The plaintext (`-` or absent: read from stdin).
+        /// The plaintext (`-` or absent: read from stdin, at most 1 MiB; may be empty).
         #[arg(value_name = "TEXT")]
         text: Option<String>,
     },
@@ -145,18 +154,19 @@ enum Command {
     /// The value IdentityServer stores for a shared secret.
     #[command(long_about = "The value IdentityServer stores for a shared secret: \
         `\"secret\".Sha256()` (or `.Sha512()`), the padded base64 of the digest of its UTF-8 \
-        bytes. An empty or white-space secret gives an empty line, as in IdentityServer.")]
+        bytes. An empty or white-space SECRET argument gives an empty line, as in IdentityServer; \
+        an empty stdin is an error.")]
     SecretHash {
         /// `.Sha512()` instead of `.Sha256()`.
         #[arg(long)]
         sha512: bool,
-        /// The secret (`-` or absent: read from stdin).
+        /// The secret (`-` or absent: read from stdin, at most 1 MiB).
         #[arg(value_name = "SECRET")]
         secret: Option<String>,
     },
 
     /// The introspection response for a handle (or a Data column).
-    #[command(long_about = INTROSPECT_ABOUT)]
+    #[command(long_about = INTROSPECT_ABOUT, override_usage = INTROSPECT_USAGE)]
     Introspect(IntrospectArgs),
 
     /// Print the store key of every grant revoked, as it is revoked.
@@ -204,8 +214,22 @@ reference token active for it). When the database also holds IdentityServer's co
 store (a `Clients` table), a token whose client is missing or disabled is inactive, and a \
 refresh token whose client may no longer use them (`AllowOfflineAccess`) too, as \
 IdentityServer answers; otherwise every client counts as enabled. Rows protected with Data \
-Protection need the host's key ring and application name. An inactive answer for a handle \
-({\"active\":false}) comes with its reason on stderr. Nothing is ever written to the store.";
+Protection need the host's key ring and application name (--keyring with --app-name). \
+Nothing is ever written to the store.
+
+--scope takes one scope, or several in one argument separated by spaces (`--scope 'a b'`); \
+repeat it for more (`--scope a --scope b`). An unquoted `--scope a b` makes `b` the HANDLE.
+
+With --explain (or -v, --verbose), an inactive answer ({\"active\":false}) is explained on \
+stderr, one `reftoken: inactive:` line per grant type IdentityServer tries: unknown handle, \
+another row type, unreadable Data (with a hint when the application name is likely wrong), \
+expired at T, client unknown or disabled, no scope of this API, another client's token, or \
+why a refresh token is not valid. stdout stays exactly the response.";
+
+/// The usage line: `[OPTIONS]` would hide how --scope repeats.
+const INTROSPECT_USAGE: &str = "reftoken introspect (--api NAME --scope S [--scope S]... | \
+--client ID) [--now UNIX_SECONDS] [--keyring DIR --app-name NAME] [--explain] (--data DATA | \
+(--sqlite FILE | --postgres URL) [HANDLE])";
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("caller").required(true).args(["api", "client"])))]
@@ -214,7 +238,9 @@ struct IntrospectArgs {
     /// The calling API resource's name.
     #[arg(long, value_name = "NAME", requires = "scope")]
     api: Option<String>,
-    /// A scope of the API (repeat, or separate with spaces).
+    /// A scope of the API; several in one argument separated by spaces (`--scope 'a b'`), or
+    /// repeat the flag (`--scope a --scope b`).
+    // One value per flag: taking several (`num_args(1..)`) would swallow a HANDLE after them.
     #[arg(long, value_name = "S", requires = "api")]
     scope: Vec<String>,
     /// The calling client's id.
@@ -223,16 +249,22 @@ struct IntrospectArgs {
     /// The time to introspect at, in Unix seconds (default: now).
     #[arg(long, value_name = "UNIX_SECONDS", allow_negative_numbers = true)]
     now: Option<i64>,
-    /// Folder of the key ring's `key-*.xml` files (for protected rows).
-    #[arg(long, value_name = "DIR", requires = "app_name")]
+    /// Folder of the key ring's `key-*.xml` files (for protected rows; needs --app-name).
+    // Checked in `commands::introspect`, to say what the application name is.
+    #[arg(long, value_name = "DIR")]
     keyring: Option<PathBuf>,
-    /// The application name (or discriminator) the host's Data Protection uses.
+    /// The application name (or discriminator) the host's Data Protection uses
+    /// (SetApplicationName; ASP.NET Core's default: the host's content root path).
     #[arg(long, value_name = "NAME", requires = "keyring")]
     app_name: Option<String>,
-    /// A Data column to introspect instead of a stored handle (`-`: read from stdin).
+    /// On an inactive answer, say on stderr why the token is inactive.
+    #[arg(short = 'v', long, visible_alias = "verbose")]
+    explain: bool,
+    /// A Data column to introspect instead of a stored handle (`-`: read from stdin, at most
+    /// 1 MiB).
     #[arg(long, value_name = "DATA")]
     data: Option<String>,
-    /// The presented handle (`-` or absent: read from stdin).
+    /// The presented handle (`-` or absent: read from stdin, at most 4096 bytes).
     #[arg(value_name = "HANDLE", conflicts_with = "data")]
     handle: Option<String>,
     /// An SQLite database with IdentityServer's PersistedGrants table (opened read-only).
@@ -285,7 +317,7 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
                 (None, Some(id)) => commands::CallerArg::Client { id },
                 _ => return Err(Failure::Usage("give one of --api, --client".into())),
             };
-            commands::introspect(caller, a.now, a.keyring, a.app_name, source)
+            commands::introspect(caller, a.now, a.keyring, a.app_name, a.explain, source)
         }
         Command::Watch(a) => {
             let server = match (a.postgres, a.redis) {

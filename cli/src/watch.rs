@@ -79,10 +79,10 @@ pub fn watch(server: Server, channel: String) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A connection error as the watch reports it (the library's `Io` error speaks of reading).
+/// A connection error as the watch reports it.
 fn connection_failure(e: &Error) -> String {
     match e {
-        Error::Io { path, source } => format!("cannot connect to {path}: {source}"),
+        Error::Network { server, detail } => format!("cannot connect to {server}: {detail}"),
         other => other.to_string(),
     }
 }

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
 use super::{check_null, ffi_boundary, try_core, try_str, write_out};
-use crate::{handle, key};
+use crate::{handle, key, limits};
 
 /// The ABI version of the loaded library. Bindings compare it with `REFTOKEN_ABI_VERSION`
 /// from the header they were built against and refuse to run on a mismatch.
@@ -138,7 +138,8 @@ pub unsafe extern "C" fn reftoken_handle_new(
 ///
 /// `handle` and `grant_type` are UTF-8 and need no NUL; either may be NULL when its length
 /// is 0. Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
-/// `REFTOKEN_INPUT_TOO_LARGE` (handle over 4096 or grant type over 256 bytes);
+/// `REFTOKEN_INPUT_TOO_LARGE` (handle over 4096 or grant type over 256 bytes, refused from the
+/// length alone: nothing is read);
 /// `REFTOKEN_BUFFER_TOO_SMALL` (`*out_len` is 64 or 44). Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_store_key(
@@ -151,8 +152,13 @@ pub unsafe extern "C" fn reftoken_store_key(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_store_key", || {
-        let h = try_str!(handle, handle_len);
-        let g = try_str!(grant_type, grant_type_len);
+        let h = try_str!(handle, handle_len, max = limits::MAX_HANDLE_LEN, "handle");
+        let g = try_str!(
+            grant_type,
+            grant_type_len,
+            max = limits::MAX_GRANT_TYPE_LEN,
+            "grant type"
+        );
         let k = try_core!(key::store_key(h, g));
         // SAFETY: caller's buffer contract.
         unsafe { write_out(k.as_bytes(), out, out_cap, out_len) }
@@ -161,7 +167,8 @@ pub unsafe extern "C" fn reftoken_store_key(
 
 /// Whether `handle` has the shape of a current reference-token handle: 64 hex digits then
 /// `-1`. Validators call it to refuse garbage before touching the store. NULL or invalid
-/// UTF-8 gives `false`. Thread-safe; never fails.
+/// UTF-8 gives `false`, and so does a length over 66 (without reading the text).
+/// Thread-safe; never fails.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_handle_is_wellformed(
     handle: *const c_char,
@@ -169,7 +176,8 @@ pub unsafe extern "C" fn reftoken_handle_is_wellformed(
 ) -> bool {
     ffi_boundary("reftoken_handle_is_wellformed", || {
         // SAFETY: caller's contract for (ptr, len).
-        match unsafe { super::bytes_arg(handle.cast(), handle_len, "handle") } {
+        let limit = const { super::Limit::stand_in(handle::HANDLE_LEN) };
+        match unsafe { super::bytes_arg(handle.cast(), handle_len, "handle", limit) } {
             Ok(b) => std::str::from_utf8(b).is_ok_and(handle::is_current_handle),
             Err(_) => false,
         }

@@ -12,8 +12,8 @@ use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
 use super::{
-    Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg, try_core,
-    try_ref, try_str, write_out, write_out_quiet,
+    Limit, Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg,
+    try_core, try_ref, try_str, write_out, write_out_quiet,
 };
 use crate::Error;
 use crate::endpoint::{
@@ -65,6 +65,15 @@ pub const REFTOKEN_JWT_ALG_RS256: u32 = 1;
 pub const REFTOKEN_JWT_ALG_PS256: u32 = 2;
 /// ECDSA P-256 with SHA-256 (P-256 key).
 pub const REFTOKEN_JWT_ALG_ES256: u32 = 3;
+
+/// The longest `Authorization` header read, in bytes: a header over it is over
+/// IdentityServer's limit of [`endpoint::MAX_AUTHORIZATION_LEN`] UTF-16 code units whatever
+/// it holds (a code unit takes at most 3 bytes of UTF-8), so it is refused unread.
+const MAX_AUTHORIZATION_BYTES: usize = 3 * endpoint::MAX_AUTHORIZATION_LEN;
+
+/// A form body over [`endpoint::MAX_FORM_LEN`] bytes is an unreadable form (400) whatever it
+/// holds: it is not read, and the core gets a stand-in as long as the limit plus one.
+const FORM_BODY: Limit = Limit::stand_in(endpoint::MAX_FORM_LEN);
 
 // The header's copies of the limits must agree with the core's.
 const _: () = {
@@ -168,7 +177,7 @@ pub unsafe extern "C" fn reftoken_secret_verify(
             // SAFETY: the caller promises `count` readable elements.
             let s = unsafe { *stored.add(i) };
             // SAFETY: the caller promises valid strings.
-            let value = match unsafe { str_arg(s.ptr, s.len, "stored[i]") } {
+            let value = match unsafe { str_arg(s.ptr, s.len, "stored[i]", Limit::Unlimited) } {
                 Ok(v) => v,
                 Err(status) => return status,
             };
@@ -202,7 +211,8 @@ pub unsafe extern "C" fn reftoken_secret_verify(
 }
 
 /// Reads an `Authorization` header value as IdentityServer's Basic parser does (RFC 6749
-/// 2.3.1): scheme `Basic ` in any case, at most 810 UTF-16 code units, base64 (whitespace
+/// 2.3.1): scheme `Basic ` in any case, at most 810 UTF-16 code units (a header over 2430
+/// bytes is over that whatever it holds, and is refused unread), base64 (whitespace
 /// ignored, padding required), UTF-8, split at the first `:`, each half form-url-decoded
 /// (`+` is a space; `%XX` escapes that do not form UTF-8 stay as written). Writes the client
 /// id into `client_id_out` and the secret into `secret_out` (buffer conventions as
@@ -236,7 +246,12 @@ pub unsafe extern "C" fn reftoken_basic_parse(
             *secret_len = 0;
             *out_has_secret = false;
         }
-        let h = try_str!(header, header_len);
+        let h = try_str!(
+            header,
+            header_len,
+            max = MAX_AUTHORIZATION_BYTES,
+            "Authorization header"
+        );
         let c = try_core!(endpoint::parse_basic(h));
         let id = c.client_id.as_bytes();
         let sec = c.secret.as_ref().map_or(&b""[..], |s| s.as_bytes());
@@ -360,10 +375,13 @@ fn parse_into(
 /// HTTP-level problems are not errors: they are in the answer from
 /// `reftoken_introspection_request_decide`. The new request is stored in `*out` (NULL on
 /// failure); the caller frees it with `reftoken_introspection_request_free`. The request's
-/// strings and body are copied; nothing borrowed is kept.
+/// strings and body are copied; nothing borrowed is kept. What the endpoint answers for any
+/// value over a limit is decided from the length alone, without reading it: an
+/// `Authorization` header over 2430 bytes gives no credentials, a body over 65536 bytes is an
+/// unreadable form (400).
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (method or a
-/// header is not UTF-8; the body may be any bytes). Thread-safe.
+/// header within its limit is not UTF-8; the body may be any bytes). Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_introspection_request_parse(
     request: *const reftoken_http_request,
@@ -375,21 +393,27 @@ pub unsafe extern "C" fn reftoken_introspection_request_parse(
         unsafe { *out = std::ptr::null_mut() };
         // SAFETY: checked non-null; the caller promises a valid struct.
         let r = unsafe { *request };
-        let opt = |s: reftoken_str, name: &str| -> Result<Option<&str>, reftoken_status> {
-            if s.ptr.is_null() && s.len == 0 {
-                return Ok(None);
-            }
-            // SAFETY: the caller promises valid strings.
-            unsafe { str_arg(s.ptr, s.len, name) }.map(Some)
-        };
+        let opt =
+            |s: reftoken_str, name: &str, limit: Limit| -> Result<Option<&str>, reftoken_status> {
+                if s.ptr.is_null() && s.len == 0 {
+                    return Ok(None);
+                }
+                // SAFETY: the caller promises valid strings.
+                unsafe { str_arg(s.ptr, s.len, name, limit) }.map(Some)
+            };
         let fields = (|| {
             Ok::<_, reftoken_status>((
-                opt(r.method, "request.method")?.unwrap_or(""),
-                opt(r.content_type, "request.content_type")?,
-                opt(r.authorization, "request.authorization")?,
-                opt(r.accept, "request.accept")?,
+                opt(r.method, "request.method", Limit::Unlimited)?.unwrap_or(""),
+                opt(r.content_type, "request.content_type", Limit::Unlimited)?,
+                // Over the limit in any case: no Basic credentials, whatever it holds.
+                opt(
+                    r.authorization,
+                    "request.authorization",
+                    const { Limit::stand_in(MAX_AUTHORIZATION_BYTES) },
+                )?,
+                opt(r.accept, "request.accept", Limit::Unlimited)?,
                 // SAFETY: the caller promises `body_len` readable bytes.
-                unsafe { bytes_arg(r.body, r.body_len, "request.body") }?,
+                unsafe { bytes_arg(r.body, r.body_len, "request.body", FORM_BODY) }?,
             ))
         })();
         let (method, content_type, authorization, accept, body) = match fields {
@@ -412,7 +436,7 @@ pub unsafe extern "C" fn reftoken_introspection_request_parse(
 /// Reads a form body alone as `reftoken_introspection_request_parse` reads a POST with
 /// `Content-Type: application/x-www-form-urlencoded` and no `Authorization` or `Accept`
 /// header: credentials from `client_id`/`client_secret`, and the parameters. `*out` as
-/// there.
+/// there; a body over 65536 bytes is an unreadable form (400), and is not read.
 ///
 /// Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe.
 #[unsafe(no_mangle)]
@@ -426,7 +450,7 @@ pub unsafe extern "C" fn reftoken_introspection_form_parse(
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
         // SAFETY: the caller promises `body_len` readable bytes.
-        let body = match unsafe { bytes_arg(body, body_len, "body") } {
+        let body = match unsafe { bytes_arg(body, body_len, "body", FORM_BODY) } {
             Ok(b) => b,
             Err(status) => return status,
         };
@@ -601,7 +625,7 @@ pub unsafe extern "C" fn reftoken_signing_key_new_from_pem(
         check_null!(out);
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
-        let text = try_str!(pem, pem_len);
+        let text = try_str!(pem, pem_len, max = jwt::MAX_KEY_TEXT_LEN, "signing key PEM");
         let k = try_str!(kid, kid_len);
         let a = try_core!(algorithm(alg));
         let key = try_core!(SigningKey::from_pem(text, a, (!k.is_empty()).then_some(k)));
@@ -632,7 +656,7 @@ pub unsafe extern "C" fn reftoken_signing_key_new_from_jwk(
         check_null!(out);
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
-        let text = try_str!(jwk, jwk_len);
+        let text = try_str!(jwk, jwk_len, max = jwt::MAX_KEY_TEXT_LEN, "signing key JWK");
         let k = try_str!(kid, kid_len);
         let a = try_core!(algorithm(alg));
         let key = try_core!(SigningKey::from_jwk(text, a, (!k.is_empty()).then_some(k)));
@@ -701,7 +725,12 @@ pub unsafe extern "C" fn reftoken_introspection_jwt(
         check_null!(out_len);
         let iss = try_str!(issuer, issuer_len);
         let aud = try_str!(audience, audience_len);
-        let resp = try_str!(response, response_len);
+        let resp = try_str!(
+            response,
+            response_len,
+            max = crate::limits::MAX_DATA_LEN,
+            "introspection response"
+        );
         let token = try_core!(jwt::introspection_jwt(
             k,
             iss,

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
 use super::{
-    Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
+    Limit, Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
 };
 use crate::dataprotection::KeyRing;
 use crate::grant::{self, Claim, Token};
 use crate::instant::Instant;
 use crate::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
 use crate::validation::{self, Unprotect};
-use crate::{Error, json, key};
+use crate::{Error, json, key, limits};
 
 /// A parsed reference token (IdentityServer's `Token`), from a `Data` column or built with
 /// `reftoken_grant_new`. Free it with `reftoken_grant_free`. Functions that take a `const`
@@ -159,7 +159,8 @@ pub struct reftoken_verdict {
 /// `reftoken_grant_free`. On failure `*out` is set to NULL.
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
-/// `REFTOKEN_INPUT_TOO_LARGE` (over 1 MiB, or over 10000 claims); `REFTOKEN_MALFORMED_INPUT`
+/// `REFTOKEN_INPUT_TOO_LARGE` (over 1 MiB, refused from the length alone: nothing is read; or
+/// over 10000 claims); `REFTOKEN_MALFORMED_INPUT`
 /// (not a container or not a token); `REFTOKEN_UNSUPPORTED_VERSION`;
 /// `REFTOKEN_DATA_PROTECTED` (the payload is protected with ASP.NET Core Data Protection:
 /// use `reftoken_grant_parse_protected`). Thread-safe.
@@ -173,7 +174,7 @@ pub unsafe extern "C" fn reftoken_grant_parse(
         check_null!(out);
         // SAFETY: checked non-null; cleared first so that failures leave NULL.
         unsafe { *out = std::ptr::null_mut() };
-        let text = try_str!(data, data_len);
+        let text = try_str!(data, data_len, max = limits::MAX_DATA_LEN, "Data column");
         let token = try_core!(grant::read_token(text));
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
@@ -201,7 +202,7 @@ pub unsafe extern "C" fn reftoken_grant_parse_protected(
         check_null!(out);
         // SAFETY: checked non-null; cleared first so that failures leave NULL.
         unsafe { *out = std::ptr::null_mut() };
-        let text = try_str!(data, data_len);
+        let text = try_str!(data, data_len, max = limits::MAX_DATA_LEN, "Data column");
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
         let token = try_core!(validation::read_token(
@@ -259,7 +260,12 @@ pub unsafe extern "C" fn reftoken_grant_parse_token_json(
         check_null!(out);
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
-        let text = try_str!(json_text, json_len);
+        let text = try_str!(
+            json_text,
+            json_len,
+            max = limits::MAX_DATA_LEN,
+            "token JSON"
+        );
         let token = try_core!(Token::from_json(text));
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
@@ -293,8 +299,7 @@ pub unsafe extern "C" fn reftoken_grant_new(
         if lifetime < 0 {
             return fail(Error::InvalidArgument("lifetime must not be negative"));
         }
-        // .NET's DateTime range: 0001-01-01 to 9999-12-31.
-        if !(-62_135_596_800..=253_402_300_799).contains(&creation_time) {
+        if !crate::instant::DOTNET_UNIX_SECONDS.contains(&creation_time) {
             return fail(Error::InvalidArgument(
                 "creation time outside years 1 to 9999",
             ));
@@ -580,9 +585,16 @@ pub(crate) unsafe fn with_caller<R>(
         )));
     }
     // SAFETY: the caller promises valid strings.
-    let name = unsafe { super::str_arg(c.name.ptr, c.name.len, "caller.name") }?;
+    let name = unsafe { super::str_arg(c.name.ptr, c.name.len, "caller.name", Limit::Unlimited) }?;
     // SAFETY: as above.
-    let scopes = unsafe { super::str_arg(c.scopes.ptr, c.scopes.len, "caller.scopes") }?;
+    let scopes = unsafe {
+        super::str_arg(
+            c.scopes.ptr,
+            c.scopes.len,
+            "caller.scopes",
+            Limit::Unlimited,
+        )
+    }?;
     let args = CallerArgs {
         kind: c.kind,
         name,
@@ -714,7 +726,7 @@ pub unsafe extern "C" fn reftoken_introspect_data(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_introspect_data", || {
-        let text = try_str!(data, data_len);
+        let text = try_str!(data, data_len, max = limits::MAX_DATA_LEN, "Data column");
         check_null!(out_len);
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
@@ -866,7 +878,7 @@ pub unsafe extern "C" fn reftoken_reference_token_key(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_reference_token_key", || {
-        let h = try_str!(handle, handle_len);
+        let h = try_str!(handle, handle_len, max = limits::MAX_HANDLE_LEN, "handle");
         let k = try_core!(key::store_key(h, key::REFERENCE_TOKEN));
         // SAFETY: caller's buffer contract.
         unsafe { write_out(k.as_bytes(), out, out_cap, out_len) }

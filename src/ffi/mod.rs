@@ -148,7 +148,7 @@ impl From<&Error> for reftoken_status {
             Error::UnknownKey(_) | Error::NoActiveKey => REFTOKEN_UNKNOWN_KEY,
             Error::KeyRevoked(_) => REFTOKEN_KEY_REVOKED,
             Error::UnsupportedProtector(_) => REFTOKEN_UNSUPPORTED_PROTECTOR,
-            Error::Io { .. } => REFTOKEN_IO_ERROR,
+            Error::Io { .. } | Error::Network { .. } => REFTOKEN_IO_ERROR,
             Error::Rng(_) => REFTOKEN_RNG_FAILURE,
             Error::Lookup(code) => reftoken_status::from_code(*code).unwrap_or(REFTOKEN_IO_ERROR),
         }
@@ -242,24 +242,51 @@ macro_rules! check_null {
 pub(crate) use check_null;
 
 /// Borrows `(ptr, len)` as UTF-8 text; a NULL `ptr` is allowed only with `len == 0`.
+///
+/// * `try_str!(ptr, len)`: no limit but the size of any object;
+/// * `try_str!(ptr, len, max = MAX, "what")`: a length over `MAX` is refused with
+///   `REFTOKEN_INPUT_TOO_LARGE` before a byte is read ([`Limit::Refuse`]); `MAX` and `what`
+///   are the limit and the name the core checks the value with (`Error::check_len`), so the
+///   message is the core's;
+/// * `try_str!(ptr, len, stand_in_over = MAX)`: over `MAX` the argument is not read and the
+///   core gets a stand-in ([`Limit::StandIn`]).
 macro_rules! try_str {
-    ($ptr:ident, $len:ident) => {
-        match unsafe { $crate::ffi::str_arg($ptr, $len, stringify!($ptr)) } {
+    (@ $ptr:ident, $len:ident, $limit:expr) => {
+        match unsafe { $crate::ffi::str_arg($ptr, $len, stringify!($ptr), $limit) } {
             Ok(s) => s,
             Err(status) => return status,
         }
     };
+    ($ptr:ident, $len:ident) => {
+        $crate::ffi::try_str!(@ $ptr, $len, $crate::ffi::Limit::Unlimited)
+    };
+    ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
+        $crate::ffi::try_str!(@ $ptr, $len, $crate::ffi::Limit::refuse($what, $max))
+    };
+    ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
+        $crate::ffi::try_str!(@ $ptr, $len, const { $crate::ffi::Limit::stand_in($max) })
+    };
 }
 pub(crate) use try_str;
 
-/// Borrows `(ptr, len)` as bytes; a NULL `ptr` is allowed only with `len == 0`.
+/// Borrows `(ptr, len)` as bytes; a NULL `ptr` is allowed only with `len == 0`. The same forms
+/// as [`try_str!`].
 #[allow(unused_macros)]
 macro_rules! try_bytes {
-    ($ptr:ident, $len:ident) => {
-        match unsafe { $crate::ffi::bytes_arg($ptr, $len, stringify!($ptr)) } {
+    (@ $ptr:ident, $len:ident, $limit:expr) => {
+        match unsafe { $crate::ffi::bytes_arg($ptr, $len, stringify!($ptr), $limit) } {
             Ok(s) => s,
             Err(status) => return status,
         }
+    };
+    ($ptr:ident, $len:ident) => {
+        $crate::ffi::try_bytes!(@ $ptr, $len, $crate::ffi::Limit::Unlimited)
+    };
+    ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
+        $crate::ffi::try_bytes!(@ $ptr, $len, $crate::ffi::Limit::refuse($what, $max))
+    };
+    ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
+        $crate::ffi::try_bytes!(@ $ptr, $len, const { $crate::ffi::Limit::stand_in($max) })
     };
 }
 #[allow(unused_imports)]
@@ -276,12 +303,51 @@ macro_rules! try_core {
 }
 pub(crate) use try_core;
 
+/// What an entry point does with an argument longer than a limit the core applies to it. It
+/// is decided from the length alone, before a byte is read: a length over the limit never
+/// makes the library read past a shorter buffer (issue "Shape": lengths are checked against
+/// the limits before any byte is read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Limit {
+    /// No limit but the size of any object (`isize::MAX` bytes).
+    Unlimited,
+    /// Over `max` bytes: `REFTOKEN_INPUT_TOO_LARGE`, with the core's message (`what` is the
+    /// name the core gives the value when it checks the same limit).
+    Refuse { what: &'static str, max: usize },
+    /// Over `max` bytes the core gives every value the same answer without failing (a
+    /// presented handle over 100 bytes is inactive, a form body over 64 KiB is a 400): the
+    /// argument is not read, and the core is handed `max + 1` NUL bytes in its place.
+    StandIn { max: usize },
+}
+
+impl Limit {
+    pub(crate) const fn refuse(what: &'static str, max: usize) -> Self {
+        Limit::Refuse { what, max }
+    }
+
+    /// Checked at compile time when called in a `const` block, as the macros do.
+    pub(crate) const fn stand_in(max: usize) -> Self {
+        assert!(
+            max < STAND_IN_LEN,
+            "the stand-in is shorter than this limit"
+        );
+        Limit::StandIn { max }
+    }
+}
+
+/// Length of [`STAND_IN`]: the largest limit it stands in for (a form body) plus one.
+const STAND_IN_LEN: usize = crate::endpoint::MAX_FORM_LEN + 1;
+/// What [`Limit::StandIn`] hands the core for an argument over its limit (zeros, in `.bss`).
+static STAND_IN: [u8; STAND_IN_LEN] = [0; STAND_IN_LEN];
+
 /// # Safety
-/// `ptr` must be NULL or point to `len` readable bytes that stay valid and unmodified for `'a`.
+/// `ptr` must be NULL or point to `len` readable bytes that stay valid and unmodified for `'a`;
+/// when `len` is over the `limit`, nothing is read and `ptr` need only be non-NULL.
 pub(crate) unsafe fn bytes_arg<'a>(
     ptr: *const u8,
     len: usize,
     name: &str,
+    limit: Limit,
 ) -> Result<&'a [u8], reftoken_status> {
     if ptr.is_null() {
         return if len == 0 {
@@ -299,6 +365,13 @@ pub(crate) unsafe fn bytes_arg<'a>(
             format!("length of `{name}` is larger than any object"),
         ));
     }
+    match limit {
+        Limit::Refuse { what, max } if len > max => {
+            return Err(fail(Error::TooLarge { what, len, max }));
+        }
+        Limit::StandIn { max } if len > max => return Ok(&STAND_IN[..=max]),
+        _ => {}
+    }
     // SAFETY: non-null, and the caller promises `len` readable bytes.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
@@ -309,9 +382,10 @@ pub(crate) unsafe fn str_arg<'a>(
     ptr: *const std::ffi::c_char,
     len: usize,
     name: &str,
+    limit: Limit,
 ) -> Result<&'a str, reftoken_status> {
     // SAFETY: forwarded contract.
-    let bytes = unsafe { bytes_arg(ptr.cast(), len, name)? };
+    let bytes = unsafe { bytes_arg(ptr.cast(), len, name, limit)? };
     std::str::from_utf8(bytes).map_err(|e| {
         fail_with(
             REFTOKEN_INVALID_UTF8,

@@ -2,6 +2,7 @@
 //! NOTIFY) or other nodes (Redis) publish, and "evict this key on all nodes".
 
 use std::ffi::c_char;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::reftoken_status::{self, *};
@@ -43,22 +44,15 @@ pub struct reftoken_revocation_stats {
     pub listening: bool,
 }
 
-/// The validator a C listener evicts from. The caller keeps it alive while the listener
-/// exists (documented on the start functions).
+/// The validator a C listener evicts from: a reference of its own, so the caller may free
+/// the validator before or after the listener.
 #[cfg_attr(not(feature = "revocation"), allow(dead_code))]
-struct CTarget(*const Validator<CLookup>);
-
-// SAFETY: the validator is `Sync` (its cache and lookup are safe to share across threads),
-// and the caller keeps it alive for as long as the listener exists.
-unsafe impl Send for CTarget {}
-// SAFETY: as above.
-unsafe impl Sync for CTarget {}
+struct CTarget(Arc<Validator<CLookup>>);
 
 impl CTarget {
     #[cfg_attr(not(feature = "revocation"), allow(dead_code))]
     fn v(&self) -> &Validator<CLookup> {
-        // SAFETY: non-null (checked at start) and alive for the listener's lifetime.
-        unsafe { &*self.0 }
+        &self.0
     }
 }
 
@@ -83,7 +77,7 @@ enum Kind {
 #[cfg(feature = "revocation")]
 fn start(
     kind: Kind,
-    v: &Validator<CLookup>,
+    v: &Arc<Validator<CLookup>>,
     url: &str,
     channel: &str,
     stale_bound_ms: u32,
@@ -95,7 +89,7 @@ fn start(
     if stale_bound_ms != 0 {
         opts.stale_bound = Duration::from_millis(u64::from(stale_bound_ms));
     }
-    let target = std::sync::Arc::new(CTarget(v));
+    let target = Arc::new(CTarget(Arc::clone(v)));
     match kind {
         Kind::Postgres => crate::revocation::postgres::listen(url, target, opts),
         Kind::Redis => crate::revocation::redis::listen(url, target, opts),
@@ -103,7 +97,13 @@ fn start(
 }
 
 #[cfg(not(feature = "revocation"))]
-fn start(_: Kind, _: &Validator<CLookup>, _: &str, _: &str, _: u32) -> Result<Listener, Error> {
+fn start(
+    _: Kind,
+    _: &Arc<Validator<CLookup>>,
+    _: &str,
+    _: &str,
+    _: u32,
+) -> Result<Listener, Error> {
     Err(unsupported())
 }
 
@@ -128,7 +128,7 @@ unsafe fn start_c(
         check_null!(out);
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
-        let v = try_ref!(Validator<CLookup>, validator);
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
         let url = try_str!(url, url_len);
         let channel = try_str!(channel, channel_len);
         match start(kind, v, url, channel, stale_bound_ms) {
@@ -152,8 +152,10 @@ unsafe fn start_c(
 /// it listens again the cache is cleared (resynchronisation). `reftoken_revocation_listener_wait`
 /// waits for the first connection.
 ///
-/// `validator` must stay alive until the listener is freed: free the listener first. Several
-/// listeners may serve one validator (every bound then applies). On failure `*out` is NULL.
+/// The listener holds a reference of its own on `validator`: the two may be freed in either
+/// order (a validator freed first lives on, evicting only, until its last listener is freed;
+/// its lookup is never called again). Several listeners may serve one validator (every bound
+/// then applies). On failure `*out` is NULL.
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
 /// `REFTOKEN_MALFORMED_INPUT` (the URL); `REFTOKEN_INVALID_ARGUMENT` (channel over 63 bytes,
@@ -267,8 +269,8 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stats(
 /// Stops the listener: ends its thread and connection (normally within 100 ms; a connection
 /// blocked in I/O is waited for at most about two I/O timeouts, a few seconds, and then left
 /// to close on its own) and removes its staleness bound from the validator, whose cache then
-/// relies on its TTL alone. Once it returns the listener never touches the validator again,
-/// which may then be freed. Idempotent.
+/// relies on its TTL alone. Once it returns the listener never touches the validator again.
+/// Idempotent.
 ///
 /// Returns `REFTOKEN_OK` or `REFTOKEN_NULL_ARGUMENT`. Thread-safe, but not concurrently with
 /// `reftoken_revocation_listener_free`.

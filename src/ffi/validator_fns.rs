@@ -16,7 +16,7 @@ use crate::dataprotection::KeyRing;
 use crate::grant::Token;
 use crate::instant::Instant;
 use crate::introspection;
-use crate::validation::StoredGrant;
+use crate::validation::{MAX_PRESENTED_HANDLE_LEN, StoredGrant};
 use crate::validator::{CacheOptions, Found, Lookup, Validator};
 
 /// Where a lookup callback puts the row it found. Valid only during the callback.
@@ -43,7 +43,8 @@ pub type reftoken_lookup_fn = Option<
 /// most once per callback, from inside the callback.
 ///
 /// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT`, `REFTOKEN_INVALID_UTF8` or
-/// `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB).
+/// `REFTOKEN_INPUT_TOO_LARGE` (`Data` over 1 MiB, refused from the length alone: nothing is
+/// read).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_row_set(
     row: *mut reftoken_row,
@@ -55,12 +56,12 @@ pub unsafe extern "C" fn reftoken_row_set(
     ffi_boundary("reftoken_row_set", || {
         check_null!(row);
         let t = try_str!(grant_type, grant_type_len);
-        let d = try_str!(data, data_len);
-        try_core!(Error::check_len(
-            "Data column",
-            d.len(),
-            crate::limits::MAX_DATA_LEN
-        ));
+        let d = try_str!(
+            data,
+            data_len,
+            max = crate::limits::MAX_DATA_LEN,
+            "Data column"
+        );
         // SAFETY: `row` is the slot the library passed to the callback, alive for its duration.
         let slot = unsafe { &mut *row.cast::<Option<StoredGrant>>() };
         *slot = Some(StoredGrant {
@@ -115,7 +116,9 @@ pub struct reftoken_validator {
     _private: [u8; 0],
 }
 
-impl Opaque for Validator<CLookup> {
+/// Shared by reference count: a revocation listener holds the validator it evicts from, so
+/// the two may be freed in either order.
+impl Opaque for Arc<Validator<CLookup>> {
     type C = reftoken_validator;
 }
 
@@ -159,7 +162,7 @@ pub unsafe extern "C" fn reftoken_validator_new(
             },
         );
         // SAFETY: checked non-null.
-        unsafe { *out = v.into_c() };
+        unsafe { *out = Arc::new(v).into_c() };
         REFTOKEN_OK
     })
 }
@@ -169,16 +172,16 @@ pub unsafe extern "C" fn reftoken_validator_new(
 pub unsafe extern "C" fn reftoken_validator_free(validator: *mut reftoken_validator) {
     ffi_boundary("reftoken_validator_free", || {
         // SAFETY: NULL or a live validator owned by the caller.
-        unsafe { Validator::<CLookup>::free(validator) }
+        unsafe { <Arc<Validator<CLookup>>>::free(validator) }
     })
 }
 
 /// The introspection response IdentityServer's endpoint would return to `caller` for the
 /// presented `handle` at `now` (Unix seconds): `{"active":false}` for malformed handles
-/// (refused before any lookup), handles not in the store, rows of another type or that
-/// cannot be read, and tokens inactive for the caller; else the full response. A client
-/// caller also gets its own refresh tokens introspected, as IdentityServer does. `options`
-/// may be NULL.
+/// (refused before any lookup; a handle over 100 bytes is malformed from its length alone
+/// and is not read), handles not in the store, rows of another type or that cannot be read,
+/// and tokens inactive for the caller; else the full response. A client caller also gets its
+/// own refresh tokens introspected, as IdentityServer does. `options` may be NULL.
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
 /// `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot
@@ -197,8 +200,8 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
     out_len: *mut usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_validator_introspect", || {
-        let v = try_ref!(Validator<CLookup>, validator);
-        let h = try_str!(handle, handle_len);
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
+        let h = try_str!(handle, handle_len, stand_in_over = MAX_PRESENTED_HANDLE_LEN);
         check_null!(out_len);
         let now = Instant::from_unix_seconds(now);
         // SAFETY: forwarded pointer contracts.
@@ -214,9 +217,10 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
 
 /// Decides whether the presented `handle` is active for `caller` at `now` without building
 /// JSON, and fills `*out` (`reason` is `REFTOKEN_INACTIVE_UNKNOWN_HANDLE` when the handle led
-/// to no readable token). When `out_grant` is not NULL and the token was found, `*out_grant`
-/// receives it (free it with `reftoken_grant_free`; `out`'s strings borrow from it), else
-/// NULL; when `out_grant` is NULL, `out`'s `subject` and `client_id` are left empty.
+/// to no readable token; a handle over 100 bytes is not read). When `out_grant` is not NULL
+/// and the token was found, `*out_grant` receives it (free it with `reftoken_grant_free`;
+/// `out`'s strings borrow from it), else NULL; when `out_grant` is NULL, `out`'s `subject`
+/// and `client_id` are left empty.
 ///
 /// Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
 /// `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
@@ -232,8 +236,8 @@ pub unsafe extern "C" fn reftoken_validator_validate(
     out: *mut reftoken_verdict,
 ) -> reftoken_status {
     ffi_boundary("reftoken_validator_validate", || {
-        let v = try_ref!(Validator<CLookup>, validator);
-        let h = try_str!(handle, handle_len);
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
+        let h = try_str!(handle, handle_len, stand_in_over = MAX_PRESENTED_HANDLE_LEN);
         check_null!(out, caller);
         if !out_grant.is_null() {
             // SAFETY: checked non-null.
@@ -292,7 +296,8 @@ fn verdict_unknown() -> reftoken_verdict {
 
 /// Forgets the cached token stored under `key` (its store key: revocation paths and store
 /// notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
-/// there, `REFTOKEN_NULL_ARGUMENT` or `REFTOKEN_INVALID_UTF8`. Thread-safe.
+/// there (a key over 64 bytes, which no entry has, is not read), `REFTOKEN_NULL_ARGUMENT` or
+/// `REFTOKEN_INVALID_UTF8`. Thread-safe.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_validator_evict(
     validator: *const reftoken_validator,
@@ -300,8 +305,8 @@ pub unsafe extern "C" fn reftoken_validator_evict(
     key_len: usize,
 ) -> reftoken_status {
     ffi_boundary("reftoken_validator_evict", || {
-        let v = try_ref!(Validator<CLookup>, validator);
-        let k = try_str!(key, key_len);
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
+        let k = try_str!(key, key_len, stand_in_over = crate::key::MAX_KEY_LEN);
         v.evict(k);
         REFTOKEN_OK
     })
@@ -313,7 +318,7 @@ pub unsafe extern "C" fn reftoken_validator_clear(
     validator: *const reftoken_validator,
 ) -> reftoken_status {
     ffi_boundary("reftoken_validator_clear", || {
-        let v = try_ref!(Validator<CLookup>, validator);
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
         v.clear();
         REFTOKEN_OK
     })
@@ -324,6 +329,6 @@ pub unsafe extern "C" fn reftoken_validator_clear(
 pub unsafe extern "C" fn reftoken_validator_cached(validator: *const reftoken_validator) -> usize {
     ffi_boundary("reftoken_validator_cached", || {
         // SAFETY: NULL or a live validator.
-        unsafe { Validator::<CLookup>::borrow_c(validator) }.map_or(0, |v| v.cached())
+        unsafe { <Arc<Validator<CLookup>>>::borrow_c(validator) }.map_or(0, |v| v.cached())
     })
 }

@@ -20,9 +20,8 @@
 //! Evictions only remove entries, so duplicate, late, out-of-order or foreign payloads cost
 //! at most one extra lookup.
 
-mod fence;
 
-pub use fence::{Fence, Source, Stamp};
+pub use crate::fence::{Fence, Source, Stamp};
 
 #[cfg(feature = "revocation")]
 pub mod postgres;
@@ -37,7 +36,7 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::validator::{Lookup, Validator};
-use fence::now_ns;
+use crate::fence::now_ns;
 
 /// The channel used when none is configured (PostgreSQL `LISTEN`/`pg_notify`, Redis
 /// `SUBSCRIBE`/`PUBLISH`).
@@ -235,11 +234,11 @@ pub(crate) trait Transport {
     ) -> Result<(), Error>;
 }
 
-/// A connection error, as `REFTOKEN_IO_ERROR`.
+/// A connection error (`REFTOKEN_IO_ERROR` at the C ABI).
 pub(crate) fn connection_error(shown: &str, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: shown.to_owned(),
-        source: std::io::Error::other(e.to_string()),
+    Error::Network {
+        server: shown.to_owned(),
+        detail: e.to_string(),
     }
 }
 
@@ -530,7 +529,7 @@ impl Listener {
     }
 
     /// Waits up to `timeout` until the listener listens. Returns `Ok` when it does, else
-    /// an [`Error::Io`] with the last connection error.
+    /// an [`Error::Network`] with the last connection error.
     pub fn wait_listening(&self, timeout: Duration) -> Result<(), Error> {
         let s = self.shared.lock();
         let (s, _) = self
@@ -548,9 +547,9 @@ impl Listener {
                 .clone()
                 .unwrap_or_else(|| "not listening yet".to_owned())
         };
-        Err(Error::Io {
-            path: self.shown.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+        Err(Error::Network {
+            server: self.shown.clone(),
+            detail: why,
         })
     }
 

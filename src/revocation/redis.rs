@@ -174,7 +174,7 @@ impl Publisher {
     }
 
     /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]); returns the number of
-    /// subscribers that received it. A failure (`Error::Io`) means the nodes may not have
+    /// subscribers that received it. A failure (`Error::Network`) means the nodes may not have
     /// been told: they stop serving the token within their staleness bound regardless.
     pub fn publish(&mut self, channel: Option<&str>, key: &str) -> Result<u64, Error> {
         let channel = channel.unwrap_or(DEFAULT_CHANNEL);
@@ -231,6 +231,6 @@ mod tests {
     fn publishing_to_nothing_fails_with_an_io_error() {
         // Port 1 on loopback refuses at once.
         let e = publish("redis://127.0.0.1:1/", None, "KEY").unwrap_err();
-        assert!(matches!(e, Error::Io { .. }), "{e}");
+        assert!(matches!(e, Error::Network { .. }), "{e}");
     }
 }

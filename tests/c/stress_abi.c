@@ -10,6 +10,7 @@
  *    AddressSanitizer and valgrind);
  *  - huge sizes: lengths beyond any object, counts beyond the limits, inputs one byte over
  *    each limit, output capacities of SIZE_MAX;
+ *  - lengths one over each limit with a 16-byte buffer: refused (or answered) unread;
  *  - a deterministic random mutation loop through every parser (STRESS_ITERATIONS, default
  *    20000), and several threads sharing a key ring, a validator and grants.
  *
@@ -697,6 +698,169 @@ static void test_huge(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Lengths over a limit with a buffer shorter than the length (issue "Shape"): the length is
+ * checked against the limit before any byte is read, so every argument here is a 16-byte heap
+ * block of ASCII (a text read past its end is an invalid read under valgrind and AddressSanitizer)
+ * with a length one over the limit. Over a limit the core refuses, the answer is
+ * REFTOKEN_INPUT_TOO_LARGE with the core's message; where the core answers every over-long
+ * value alike (a presented handle over 100 bytes is inactive, a form body over 64 KiB is a 400),
+ * that answer comes unread. */
+
+#define SHORT_BLOCK 16
+
+/* st is REFTOKEN_INPUT_TOO_LARGE and the last error starts with `what`. */
+static void check_too_large(reftoken_status st, const char *what, const char *expr, int line) {
+    char msg[256];
+    size_t len = 0;
+    reftoken_last_error(msg, sizeof msg, &len);
+    int ok = st == REFTOKEN_INPUT_TOO_LARGE && len < sizeof msg && strncmp(msg, what, strlen(what)) == 0;
+    if (!ok)
+        fprintf(stderr, "  %s returned %s (%.*s), expected REFTOKEN_INPUT_TOO_LARGE naming \"%s\"\n", expr,
+                reftoken_status_str(st), (int)(len < sizeof msg ? len : 0), msg, what);
+    record(ok, __FILE__, line, expr);
+}
+#define CHECK_TOO_LARGE(expr, what) check_too_large((expr), (what), #expr, __LINE__)
+
+static reftoken_status over_limit_row_status = REFTOKEN_OK;
+static char over_limit_row_error[256];
+static int over_limit_lookups = 0;
+
+/* Answers with reftoken_row_set of the 16-byte block in ctx, one byte over the Data limit. */
+static reftoken_status over_limit_lookup(void *ctx, const char *key, size_t key_len, reftoken_row *row) {
+    (void)key;
+    (void)key_len;
+    over_limit_lookups++;
+    if (ctx) {
+        size_t len = 0;
+        over_limit_row_status = reftoken_row_set(row, "reference_token", 15, ctx, REFTOKEN_MAX_DATA_LEN + 1);
+        reftoken_last_error(over_limit_row_error, sizeof over_limit_row_error - 1, &len);
+        over_limit_row_error[len < sizeof over_limit_row_error ? len : 0] = '\0';
+    }
+    return REFTOKEN_NOT_FOUND;
+}
+
+static void test_lengths_over_limits_unread(void) {
+    char out[256];
+    size_t len = 0, len2 = 0;
+    bool b = true;
+    char *s = malloc(SHORT_BLOCK);
+    memset(s, 'A', SHORT_BLOCK);
+    const uint8_t *u = (const uint8_t *)s;
+    reftoken_grant *g = (reftoken_grant *)1;
+    reftoken_caller api = {REFTOKEN_CALLER_API, {"api1", 4}, {"api1.read", 9}};
+    reftoken_caller client = {REFTOKEN_CALLER_CLIENT, {"client1", 7}, {NULL, 0}};
+
+    /* Store keys */
+    CHECK_TOO_LARGE(reftoken_store_key(s, REFTOKEN_MAX_HANDLE_LEN + 1, "g", 1, out, sizeof out, &len), "handle ");
+    CHECK_TOO_LARGE(reftoken_store_key("h", 1, s, REFTOKEN_MAX_GRANT_TYPE_LEN + 1, out, sizeof out, &len),
+                    "grant type ");
+    CHECK_TOO_LARGE(reftoken_reference_token_key(s, REFTOKEN_MAX_HANDLE_LEN + 1, out, sizeof out, &len), "handle ");
+    CHECK(!reftoken_handle_is_wellformed(s, REFTOKEN_HANDLE_LEN + 1));
+
+    /* Grants */
+    CHECK_TOO_LARGE(reftoken_grant_parse(s, REFTOKEN_MAX_DATA_LEN + 1, &g), "Data column ");
+    CHECK(g == NULL);
+    CHECK_TOO_LARGE(reftoken_grant_parse_protected(s, REFTOKEN_MAX_DATA_LEN + 1, ring, &g), "Data column ");
+    CHECK_TOO_LARGE(reftoken_grant_parse_token_json(s, REFTOKEN_MAX_DATA_LEN + 1, &g), "token JSON ");
+    CHECK_TOO_LARGE(
+        reftoken_introspect_data(s, REFTOKEN_MAX_DATA_LEN + 1, ring, &api, 0, NULL, out, sizeof out, &len),
+        "Data column ");
+
+    /* Validators: a presented handle over 100 bytes is inactive and never looked up; a key over
+     * 64 bytes is in no entry; a row's Data over 1 MiB is refused. */
+    reftoken_validator *val = NULL;
+    CHECK_ST(reftoken_validator_new(over_limit_lookup, NULL, ring, 8, 60, &val), REFTOKEN_OK);
+    CHECK_ST(reftoken_validator_introspect(val, s, 101, &api, 0, NULL, out, sizeof out, &len), REFTOKEN_OK);
+    CHECK(len == 16 && memcmp(out, "{\"active\":false}", 16) == 0);
+    CHECK_ST(reftoken_validator_introspect(val, s, 101, &client, 0, NULL, out, sizeof out, &len), REFTOKEN_OK);
+    CHECK(len == 16 && memcmp(out, "{\"active\":false}", 16) == 0);
+    reftoken_verdict v;
+    memset(&v, 0, sizeof v); /* reason 0: a call that fails leaves no verdict */
+    CHECK_ST(reftoken_validator_validate(val, s, 101, &api, 0, NULL, &g, &v), REFTOKEN_OK);
+    CHECK(!v.active && v.reason == REFTOKEN_INACTIVE_UNKNOWN_HANDLE && g == NULL);
+    CHECK(over_limit_lookups == 0);
+    CHECK_ST(reftoken_validator_evict(val, s, REFTOKEN_MAX_KEY_LEN + 1), REFTOKEN_OK);
+    reftoken_validator_free(val);
+    val = NULL;
+    CHECK_ST(reftoken_validator_new(over_limit_lookup, s, ring, 8, 60, &val), REFTOKEN_OK);
+    char handle[67];
+    CHECK_ST(reftoken_handle_new(handle, sizeof handle, &len), REFTOKEN_OK);
+    CHECK_ST(reftoken_validator_validate(val, handle, 66, &api, 0, NULL, NULL, &v), REFTOKEN_OK);
+    CHECK(over_limit_lookups == 1);
+    CHECK(over_limit_row_status == REFTOKEN_INPUT_TOO_LARGE);
+    CHECK(strncmp(over_limit_row_error, "Data column ", 12) == 0);
+    reftoken_validator_free(val);
+
+    /* Signing keys and JWT responses (64 KiB of key text, 1 MiB of response) */
+    reftoken_signing_key *sk = (reftoken_signing_key *)1;
+    CHECK_TOO_LARGE(reftoken_signing_key_new_from_pem(s, 65537, 0, NULL, 0, &sk), "signing key PEM ");
+    CHECK(sk == NULL);
+    CHECK_TOO_LARGE(reftoken_signing_key_new_from_jwk(s, 65537, 0, NULL, 0, &sk), "signing key JWK ");
+    CHECK_ST(reftoken_signing_key_new_from_jwk(EC_JWK, strlen(EC_JWK), 0, NULL, 0, &sk), REFTOKEN_OK);
+    CHECK_TOO_LARGE(reftoken_introspection_jwt(sk, "i", 1, "a", 1, 0, s, REFTOKEN_MAX_DATA_LEN + 1, out, sizeof out,
+                                               &len),
+                    "introspection response ");
+    reftoken_signing_key_free(sk);
+
+    /* The endpoint: a Basic header over 2430 bytes (810 UTF-16 code units of at most 3 bytes
+     * each) is refused; in a request it gives no credentials, and a body over 64 KiB is a 400. */
+    CHECK_TOO_LARGE(reftoken_basic_parse(s, 2431, out, 128, &len, out + 128, 128, &len2, &b), "Authorization header ");
+    CHECK(len == 0 && len2 == 0 && !b);
+    const char form[] = "token=abc&client_id=client1&client_secret=s";
+    reftoken_http_request http = {{"POST", 4},     {"application/x-www-form-urlencoded", 33},
+                                  {s, 2431},       {NULL, 0},
+                                  (const uint8_t *)form, strlen(form)};
+    reftoken_introspection_request *req = NULL;
+    reftoken_credentials cred;
+    reftoken_endpoint_answer ans;
+    memset(&cred, 0, sizeof cred);
+    memset(&ans, 0, sizeof ans);
+    CHECK_ST(reftoken_introspection_request_parse(&http, &req), REFTOKEN_OK);
+    CHECK_ST(reftoken_introspection_request_credentials(req, &cred), REFTOKEN_OK);
+    CHECK(cred.kind == REFTOKEN_CREDENTIALS_SHARED_SECRET && cred.source == REFTOKEN_CREDENTIALS_FROM_POST_BODY);
+    reftoken_introspection_request_free(req);
+    req = NULL;
+    http.authorization.ptr = NULL;
+    http.authorization.len = 0;
+    http.body = u;
+    http.body_len = 65537;
+    CHECK_ST(reftoken_introspection_request_parse(&http, &req), REFTOKEN_OK);
+    CHECK_ST(reftoken_introspection_request_decide(req, false, &ans), REFTOKEN_OK);
+    CHECK(ans.status == 400);
+    reftoken_introspection_request_free(req);
+    req = NULL;
+    CHECK_ST(reftoken_introspection_form_parse(u, 65537, &req), REFTOKEN_OK);
+    CHECK_ST(reftoken_introspection_request_decide(req, true, &ans), REFTOKEN_OK);
+    CHECK(ans.status == 400);
+    reftoken_introspection_request_free(req);
+
+    /* Key rings and Data Protection: an element over 1 MiB; plaintext over 1 MiB; a string
+     * payload over 1398104 bytes (base64url of 1 MiB), a binary one over 1 MiB; a purpose over
+     * 64 KiB. */
+    reftoken_keyring *k = (reftoken_keyring *)1;
+    reftoken_str el = {s, 1048577};
+    CHECK_TOO_LARGE(reftoken_keyring_new_from_xml(&el, 1, NULL, 0, &k), "key ring XML element ");
+    CHECK(k == NULL);
+    reftoken_str p = {"p", 1};
+    CHECK_TOO_LARGE(reftoken_protect(ring, &p, 1, s, 1048577, KEY_TIME, out, sizeof out, &len), "plaintext ");
+    CHECK_TOO_LARGE(reftoken_protect_bytes(ring, &p, 1, u, 1048577, KEY_TIME, (uint8_t *)out, sizeof out, &len),
+                    "plaintext ");
+    CHECK_TOO_LARGE(reftoken_unprotect(ring, &p, 1, s, 1398105, out, sizeof out, &len), "protected payload ");
+    CHECK_TOO_LARGE(reftoken_unprotect_bytes(ring, &p, 1, u, 1048577, (uint8_t *)out, sizeof out, &len),
+                    "protected payload ");
+    reftoken_str long_purpose[2] = {{"p", 1}, {s, 65537}};
+    CHECK_TOO_LARGE(reftoken_protect(ring, long_purpose, 2, "x", 1, KEY_TIME, out, sizeof out, &len), "purpose ");
+    CHECK_TOO_LARGE(
+        reftoken_protect_bytes(ring, long_purpose, 2, (const uint8_t *)"x", 1, KEY_TIME, (uint8_t *)out, sizeof out, &len),
+        "purpose ");
+    CHECK_TOO_LARGE(reftoken_unprotect(ring, long_purpose, 2, "CfDJ8", 5, out, sizeof out, &len), "purpose ");
+    CHECK_TOO_LARGE(
+        reftoken_unprotect_bytes(ring, long_purpose, 2, (const uint8_t *)"\x09\xF0\xC9\xF0", 4, (uint8_t *)out, sizeof out, &len),
+        "purpose ");
+    free(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Random mutations through every parser */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -876,6 +1040,7 @@ int main(void) {
     test_not_utf8();
     test_lengths_and_buffers();
     test_huge();
+    test_lengths_over_limits_unread();
     test_random(iterations);
     test_threads(iterations / 50 + 1);
     reftoken_keyring_free(ring);

@@ -151,7 +151,7 @@ public sealed unsafe class RevocationListener : IDisposable
     public void Stop() => RefTokenLibrary.Check(NativeMethods.reftoken_revocation_listener_stop(_handle));
 
     /// <summary>
-    /// Stops the listener (as <see cref="Stop"/>), frees it, and lets go of its validator's native object.
+    /// Stops the listener (as <see cref="Stop"/>) and frees it (and with it its reference on the validator's native object).
     /// </summary>
     public void Dispose() => _handle.Dispose();
 
@@ -172,44 +172,27 @@ public sealed unsafe class RevocationListener : IDisposable
         }
 
         RefTokenLibrary.EnsureLoaded();
-        ValidatorSafeHandle validatorHandle = validator.SafeHandle;
-        bool addRef = false;
-        RevocationListenerSafeHandle? handle = null;
-        try
+        using var u = new Utf8Arg(url, stackalloc byte[Utf8Arg.StackBytes]);
+        using var c = new Utf8Arg(channel, stackalloc byte[128]);
+        RefTokenStatus status;
+        RevocationListenerSafeHandle handle;
+        // The marshaller keeps the validator's handle alive for the call; the native listener then
+        // holds a reference of its own.
+        fixed (byte* up = u.Span)
+        fixed (byte* cp = c.Span)
         {
-            // The listener holds this reference until it is freed: the native validator outlives it.
-            validatorHandle.DangerousAddRef(ref addRef);
-            nint v = validatorHandle.DangerousGetHandle();
-            using var u = new Utf8Arg(url, stackalloc byte[Utf8Arg.StackBytes]);
-            using var c = new Utf8Arg(channel, stackalloc byte[128]);
-            RefTokenStatus status;
-            fixed (byte* up = u.Span)
-            fixed (byte* cp = c.Span)
-            {
-                status = postgres
-                    ? NativeMethods.reftoken_revocation_listener_start_postgres(v, up, (nuint)u.Length, cp, (nuint)c.Length, boundMs, out handle)
-                    : NativeMethods.reftoken_revocation_listener_start_redis(v, up, (nuint)u.Length, cp, (nuint)c.Length, boundMs, out handle);
-            }
-
-            if (status != RefTokenStatus.Ok)
-            {
-                RefTokenLibrary.Throw(status);
-            }
-
-            handle.OwnValidatorReference(validatorHandle);
-            addRef = false; // owned by the listener's handle now
-            var listener = new RevocationListener(handle, validator);
-            handle = null;
-            return listener;
+            status = postgres
+                ? NativeMethods.reftoken_revocation_listener_start_postgres(validator.SafeHandle, up, (nuint)u.Length, cp, (nuint)c.Length, boundMs, out handle)
+                : NativeMethods.reftoken_revocation_listener_start_redis(validator.SafeHandle, up, (nuint)u.Length, cp, (nuint)c.Length, boundMs, out handle);
         }
-        finally
+
+        if (status != RefTokenStatus.Ok)
         {
-            handle?.Dispose();
-            if (addRef)
-            {
-                validatorHandle.DangerousRelease();
-            }
+            handle.Dispose();
+            RefTokenLibrary.Throw(status);
         }
+
+        return new RevocationListener(handle, validator);
     }
 
     /// <summary>A wait as the ABI's <c>uint32_t</c> milliseconds, rounded up; infinite as <see cref="uint.MaxValue"/>.</summary>

@@ -124,14 +124,11 @@ public sealed class ValidatorSafeHandle : SafeHandle
 
 /// <summary>
 /// Owns a native <c>reftoken_revocation_listener</c>; releasing it calls
-/// <c>reftoken_revocation_listener_free</c> (which stops the listener) and then releases the
-/// reference it holds on the validator the listener evicts from, so that the native validator
-/// is never freed while a listener can still touch it.
+/// <c>reftoken_revocation_listener_free</c> (which stops the listener). The native listener holds
+/// its own reference on the validator it evicts from, so the two are freed in either order.
 /// </summary>
 public sealed class RevocationListenerSafeHandle : SafeHandle
 {
-    private ValidatorSafeHandle? _validator;
-
     /// <summary>Creates an invalid handle (the marshaller fills it in).</summary>
     public RevocationListenerSafeHandle()
         : base(IntPtr.Zero, ownsHandle: true)
@@ -141,19 +138,11 @@ public sealed class RevocationListenerSafeHandle : SafeHandle
     /// <inheritdoc/>
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    /// <summary>
-    /// Hands over a reference taken with <see cref="SafeHandle.DangerousAddRef"/> on the validator;
-    /// it is released after the listener is freed.
-    /// </summary>
-    internal void OwnValidatorReference(ValidatorSafeHandle validator) => _validator = validator;
 
     /// <inheritdoc/>
     protected override bool ReleaseHandle()
     {
         NativeMethods.reftoken_revocation_listener_free(handle);
-        // The listener never touches the validator again: its last reference may go now.
-        _validator?.DangerousRelease();
-        _validator = null;
         return true;
     }
 }

@@ -120,7 +120,7 @@ public static class TestPostgres
     public static string ConnectionString(string database)
     {
         string url = Environment.GetEnvironmentVariable("REFTOKEN_TEST_POSTGRES")
-            ?? throw new InvalidOperationException("REFTOKEN_TEST_POSTGRES is not set: run bindings/dotnet/test.sh, or eval \"$(scripts/test-servers.sh start)\" and export REFTOKEN_TEST_POSTGRES=$REFTOKEN_TEST_POSTGRES_NOTIFY");
+            ?? throw new InvalidOperationException("REFTOKEN_TEST_POSTGRES is not set: run bindings/dotnet/test.sh, or eval \"$(scripts/test-servers.sh start)\", which sets it");
         var uri = new Uri(url);
         string[] user = Uri.UnescapeDataString(uri.UserInfo).Split(':', 2);
         var b = new Npgsql.NpgsqlConnectionStringBuilder

@@ -379,13 +379,13 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial RefTokenStatus reftoken_revocation_listener_start_postgres(
-        nint validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
+        ValidatorSafeHandle validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
         out RevocationListenerSafeHandle @out);
 
     [LibraryImport(Library)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial RefTokenStatus reftoken_revocation_listener_start_redis(
-        nint validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
+        ValidatorSafeHandle validator, byte* url, nuint url_len, byte* channel, nuint channel_len, uint stale_bound_ms,
         out RevocationListenerSafeHandle @out);
 
     [LibraryImport(Library)]
