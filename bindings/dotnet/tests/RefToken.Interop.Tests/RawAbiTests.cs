@@ -167,10 +167,11 @@ public unsafe class RawAbiTests
         urlText.CopyTo(new Span<byte>(url, urlText.Length));
         nuint n = (nuint)urlText.Length;
         using TokenValidator validator = TokenValidator.Create(_ => null, null, 0, TimeSpan.Zero);
-        nint v = validator.SafeHandle.DangerousGetHandle();
-        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_postgres(0, url, n, null, 0, 0, out RevocationListenerSafeHandle l));
+        ValidatorSafeHandle v = validator.SafeHandle;
+        using ValidatorSafeHandle none = new();
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_postgres(none, url, n, null, 0, 0, out RevocationListenerSafeHandle l));
         Assert.True(l.IsInvalid);
-        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(0, url, n, null, 0, 0, out l));
+        Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(none, url, n, null, 0, 0, out l));
         Assert.True(l.IsInvalid);
         Assert.Equal(RefTokenStatus.NullArgument, NativeMethods.reftoken_revocation_listener_start_redis(v, null, n, null, 0, 0, out l));
         Assert.True(l.IsInvalid);
