@@ -29,6 +29,7 @@ pub mod json;
 pub mod jwt;
 pub mod key;
 pub mod limits;
+pub mod redact;
 pub mod revocation;
 mod rng;
 pub mod secret;

@@ -13,11 +13,11 @@ use quick_cache::sync::Cache;
 
 use crate::Error;
 use crate::dataprotection::KeyRing;
+use crate::fence::Fence;
 use crate::grant::Token;
 use crate::instant::Instant;
 use crate::introspection::{self, Caller, INACTIVE, Options};
 use crate::key::StoreKey;
-use crate::fence::Fence;
 use crate::validation::{self, NotFound, Outcome, StoredGrant, Unprotect};
 
 /// Fetches the row stored under a key: its `Type` and `Data`, or `None` when there is none.

@@ -132,8 +132,24 @@ impl Postgres {
     /// Connects with a URL (`postgresql://user@host:port/db`) or a key=value string. TLS is
     /// not used: connect through a local socket, a loopback address or a tunnel.
     pub fn connect(url: &str) -> Result<Self, Failure> {
-        let client = postgres::Client::connect(url, postgres::NoTls)
-            .map_err(|e| Failure::Run(format!("cannot connect to PostgreSQL: {e}")))?;
+        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+            // The driver's own message ("error connecting to server") names neither the
+            // server nor the cause.
+            let mut message = format!(
+                "cannot connect to PostgreSQL at {}: {e}",
+                reftoken::redact::connection_string(url)
+            );
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !message.ends_with(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
+                cause = c.source();
+            }
+            Failure::Run(message)
+        })?;
         Ok(Postgres {
             client,
             has_clients: None,

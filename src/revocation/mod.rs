@@ -20,7 +20,6 @@
 //! Evictions only remove entries, so duplicate, late, out-of-order or foreign payloads cost
 //! at most one extra lookup.
 
-
 pub use crate::fence::{Fence, Source, Stamp};
 
 #[cfg(feature = "revocation")]
@@ -35,8 +34,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::Error;
-use crate::validator::{Lookup, Validator};
 use crate::fence::now_ns;
+use crate::validator::{Lookup, Validator};
 
 /// The channel used when none is configured (PostgreSQL `LISTEN`/`pg_notify`, Redis
 /// `SUBSCRIBE`/`PUBLISH`).
@@ -239,57 +238,6 @@ pub(crate) fn connection_error(shown: &str, e: impl std::fmt::Display) -> Error 
     Error::Network {
         server: shown.to_owned(),
         detail: e.to_string(),
-    }
-}
-
-/// `url` with any password replaced by `***`, for messages.
-#[cfg_attr(not(feature = "revocation"), allow(dead_code))]
-pub(crate) fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        if let Some((userinfo, host)) = authority.rsplit_once('@') {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            let tail = redact_query(tail);
-            return format!("{scheme}://{masked}@{host}{tail}");
-        }
-        return format!("{scheme}://{authority}{}", redact_query(tail));
-    }
-    // key=value connection strings
-    url.split_whitespace()
-        .map(|kv| {
-            if kv.to_ascii_lowercase().starts_with("password=") {
-                "password=***"
-            } else {
-                kv
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg_attr(not(feature = "revocation"), allow(dead_code))]
-fn redact_query(tail: &str) -> String {
-    match tail.split_once('?') {
-        None => tail.to_owned(),
-        Some((path, q)) => {
-            let q: Vec<String> = q
-                .split('&')
-                .map(|kv| {
-                    if kv.to_ascii_lowercase().starts_with("password=") {
-                        "password=***".to_owned()
-                    } else {
-                        kv.to_owned()
-                    }
-                })
-                .collect();
-            format!("{path}?{}", q.join("&"))
-        }
     }
 }
 
@@ -621,27 +569,6 @@ mod tests {
     use super::*;
     use std::collections::VecDeque;
     use std::sync::atomic::AtomicUsize;
-
-    #[test]
-    fn redaction_hides_passwords() {
-        assert_eq!(
-            redact("postgresql://u:secret@h:5432/db?sslmode=disable"),
-            "postgresql://u:***@h:5432/db?sslmode=disable"
-        );
-        assert_eq!(
-            redact("redis://:pw@127.0.0.1:6379/0"),
-            "redis://:***@127.0.0.1:6379/0"
-        );
-        assert_eq!(redact("redis://127.0.0.1/"), "redis://127.0.0.1/");
-        assert_eq!(
-            redact("postgresql://h/db?user=u&password=x"),
-            "postgresql://h/db?user=u&password=***"
-        );
-        assert_eq!(
-            redact("host=h password=x user=u"),
-            "host=h password=*** user=u"
-        );
-    }
 
     #[test]
     fn options_are_checked() {

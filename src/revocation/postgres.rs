@@ -15,7 +15,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, NoTls};
 
-use super::{Event, Link, Listener, Options, Target, Transport, connection_error, redact};
+use super::{Event, Link, Listener, Options, Target, Transport, connection_error};
 use crate::Error;
 
 /// Connects to PostgreSQL and `LISTEN`s.
@@ -37,10 +37,10 @@ impl Pg {
                 "a PostgreSQL channel name is at most 63 bytes",
             ));
         }
-        let shown = redact(url);
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| Error::malformed("PostgreSQL connection string", e))?;
+        let shown = crate::redact::connection_string(url);
+        let mut config: Config = url.parse().map_err(|e| {
+            Error::malformed("PostgreSQL connection string", format!("{e} ({shown})"))
+        })?;
         if config.get_application_name().is_none() {
             config.application_name("reftoken-revocation");
         }

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use redis::{Client, PubSub};
 
-use super::{
-    DEFAULT_CHANNEL, Event, Link, Listener, Options, Target, Transport, connection_error, redact,
-};
+use super::{DEFAULT_CHANNEL, Event, Link, Listener, Options, Target, Transport, connection_error};
 use crate::Error;
 
 /// Connects to Redis and `SUBSCRIBE`s.
@@ -24,8 +22,9 @@ pub(crate) struct Rd {
 }
 
 fn open(url: &str) -> Result<(Client, String), Error> {
-    let shown = redact(url);
-    let client = Client::open(url).map_err(|e| Error::malformed("Redis URL", e))?;
+    let shown = crate::redact::connection_string(url);
+    let client =
+        Client::open(url).map_err(|e| Error::malformed("Redis URL", format!("{e} ({shown})")))?;
     Ok((client, shown))
 }
 

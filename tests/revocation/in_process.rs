@@ -274,3 +274,138 @@ fn an_eviction_during_a_lookup_is_not_undone() {
     ));
     assert_eq!(v.cached(), 1);
 }
+
+/// Every credential form the drivers accept is masked in `reftoken_last_error`, whether the
+/// string is refused at once (malformed), the connection fails, or a publish fails.
+#[test]
+fn c_abi_errors_never_show_a_password() {
+    const SECRET: &str = "S3CRET";
+    let store = PgStore::new("postgresql://127.0.0.1:1/none".into());
+    let mut v = std::ptr::null_mut();
+    assert_eq!(
+        unsafe {
+            reftoken_validator_new(
+                Some(c_lookup),
+                (&store as *const PgStore).cast_mut().cast(),
+                std::ptr::null(),
+                10,
+                60,
+                &mut v,
+            )
+        },
+        REFTOKEN_OK
+    );
+    type Start = unsafe extern "C" fn(
+        *const reftoken_validator,
+        *const std::ffi::c_char,
+        usize,
+        *const std::ffi::c_char,
+        usize,
+        u32,
+        *mut *mut reftoken_revocation_listener,
+    ) -> reftoken_status;
+    let cases: &[(&str, Start)] = &[
+        (
+            "postgresql://u:S3CRET@127.0.0.1:1/db",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "postgres://u:S3/CR?ET@127.0.0.1:1/db",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "postgresql://u@127.0.0.1:1/db?password=S3CRET",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "postgresql://127.0.0.1:1/db?PASSWORD=S3CRET",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "host=127.0.0.1 port=1 password = S3CRET",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "host=127.0.0.1 port=1 password='with S3CRET spaces'",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            r"host=127.0.0.1 port=1 password='it\'s S3CRET'",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "host=127.0.0.1 port=1 password S3CRET",
+            reftoken_revocation_listener_start_postgres,
+        ),
+        (
+            "redis://:S3CRET@127.0.0.1:1/",
+            reftoken_revocation_listener_start_redis,
+        ),
+        (
+            "redis://user:S3CRET@127.0.0.1:1/0",
+            reftoken_revocation_listener_start_redis,
+        ),
+        (
+            "rediss://user:S3CRET@127.0.0.1:1/",
+            reftoken_revocation_listener_start_redis,
+        ),
+        (
+            "redis+unix:///nonexistent/redis.sock?pass=S3CRET",
+            reftoken_revocation_listener_start_redis,
+        ),
+        (
+            "unix:///nonexistent/redis.sock?db=0&pass=S3CRET",
+            reftoken_revocation_listener_start_redis,
+        ),
+    ];
+    for &(url, start) in cases {
+        let mut l = std::ptr::null_mut();
+        let st = unsafe {
+            start(
+                v,
+                url.as_ptr().cast(),
+                url.len(),
+                std::ptr::null(),
+                0,
+                200,
+                &mut l,
+            )
+        };
+        let msg = if st == REFTOKEN_OK {
+            // Started: the connection fails in the listener's thread and `wait` reports it.
+            let waited = unsafe { reftoken_revocation_listener_wait(l, 300) };
+            unsafe { reftoken_revocation_listener_free(l) };
+            assert_eq!(waited, REFTOKEN_IO_ERROR, "{url}");
+            last_error()
+        } else {
+            assert_eq!(st, REFTOKEN_MALFORMED_INPUT, "{url}");
+            last_error()
+        };
+        assert!(!msg.is_empty(), "{url}");
+        assert!(!msg.contains(SECRET), "{url}: {msg}");
+    }
+
+    // A failed publish.
+    for url in [
+        "redis://:S3CRET@127.0.0.1:1/",
+        "redis+unix:///nonexistent/redis.sock?pass=S3CRET",
+        "redis://:S3CRET@[::1",
+    ] {
+        let mut n = 0u64;
+        let st = unsafe {
+            reftoken_revocation_publish_redis(
+                url.as_ptr().cast(),
+                url.len(),
+                std::ptr::null(),
+                0,
+                "K".as_ptr().cast(),
+                1,
+                &mut n,
+            )
+        };
+        assert_ne!(st, REFTOKEN_OK, "{url}");
+        let msg = last_error();
+        assert!(!msg.is_empty() && !msg.contains(SECRET), "{url}: {msg}");
+    }
+    unsafe { reftoken_validator_free(v) };
+}
