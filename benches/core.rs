@@ -130,6 +130,24 @@ fn benches(c: &mut Criterion) {
     g.bench_function("evaluate", |b| {
         b.iter(|| black_box(introspection::evaluate(&token, &caller, now, &opts).active()))
     });
+    // Linear in the claims: 1,000 and 10,000 claims of one type (a long `role` list), and of
+    // as many distinct types.
+    for n in [1_000, 10_000] {
+        let mut one_type = sample_token();
+        let mut distinct = sample_token();
+        for i in 0..n - one_type.claims.len() {
+            one_type
+                .claims
+                .push(Claim::new("role", format!("role-{i}")));
+            distinct.claims.push(Claim::new(format!("claim-{i}"), "v"));
+        }
+        g.bench_function(format!("respond_{n}_claims_one_type"), |b| {
+            b.iter(|| black_box(introspection::respond(&one_type, &caller, now, &opts).unwrap()))
+        });
+        g.bench_function(format!("respond_{n}_claims_distinct_types"), |b| {
+            b.iter(|| black_box(introspection::respond(&distinct, &caller, now, &opts).unwrap()))
+        });
+    }
     g.finish();
 
     eprintln!(

@@ -5,7 +5,7 @@
 //! byte (System.Text.Json's default escaping included). Where IdentityServer versions differ,
 //! [`IdentityServerVersion`] selects the behaviour.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use arrayvec::ArrayString;
 
@@ -263,16 +263,15 @@ fn write_response<'a>(
             write_typed(out, first.claim, v)
         } else {
             out.push('[');
-            let mut members = items[i..].iter().filter(|m| m.group == i);
-            let head = members
-                .next()
-                .map_or(Ok(()), |m| write_typed(out, m.claim, v));
-            let rest = members.try_for_each(|m| {
+            let mut written = write_typed(out, first.claim, v);
+            let mut m = first.next;
+            while m != NONE && written.is_ok() {
                 out.push(',');
-                write_typed(out, m.claim, v)
-            });
+                written = write_typed(out, items[m].claim, v);
+                m = items[m].next;
+            }
             out.push(']');
-            head.and(rest)
+            written
         };
         if let Err(NotFinite) = written {
             out.truncate(start);
@@ -416,63 +415,87 @@ struct Item<'c, 'a> {
     claim: &'c ClaimRef<'a>,
     type_hash: u64,
     group: usize,
-    /// Set on a group's first item: how many items the group has.
+    /// The next item of the same group, `NONE` for the last.
+    next: usize,
+    /// Set on a group's first item: how many items the group has, and its last item.
     members: u32,
+    last: usize,
 }
+
+const NONE: usize = usize::MAX;
+
+/// Claims kept before the dictionary switches from a pass over them to hash lookups.
+const SMALL: usize = 64;
 
 /// `ClaimsExtensions.ToClaimsDictionary`: `Distinct` with IdentityModel's `ClaimComparer`
 /// (type case-insensitive; value and value type ordinal), then grouping by type in order of
-/// first occurrence. One allocation; hashes spare most string comparisons.
+/// first occurrence. Linear: a few claims are compared in one pass (hashes spare most string
+/// comparisons), many through a set of distinct claims and a map of groups.
 /// `scope` claims are left out (the response lists the scopes apart).
 fn to_claims_dictionary<'c, 'a>(claims: &'c [ClaimRef<'a>]) -> Vec<Item<'c, 'a>> {
     let mut items: Vec<Item<'c, 'a>> = Vec::with_capacity(claims.len());
-    let mut seen: Option<HashSet<(String, String, Option<&'a str>)>> = None;
+    let mut seen: Option<HashSet<(String, &'c str, Option<&'a str>)>> = None;
+    let mut groups: Option<HashMap<&'a str, usize>> = None;
     for c in claims.iter().filter(|c| c.0 != "scope") {
         let type_hash = fold_hash(c.0);
-        // One pass over the claims kept so far: only those whose types fold alike can be
-        // equal, and the first of the exact same type heads the group.
         let mut group = None;
         let mut duplicate = false;
-        for i in items.iter().filter(|i| i.type_hash == type_hash) {
-            if group.is_none() && i.claim.0 == c.0 {
-                group = Some(i.group);
+        if items.len() < SMALL {
+            // Only claims whose types fold alike can be equal, and the first of the exact
+            // same type heads the group.
+            for i in items.iter().filter(|i| i.type_hash == type_hash) {
+                if group.is_none() && i.claim.0 == c.0 {
+                    group = Some(i.group);
+                }
+                if same_claim(i.claim, c) {
+                    duplicate = true;
+                    break;
+                }
             }
-            if seen.is_none() && same_claim(i.claim, c) {
-                duplicate = true;
-                break;
-            }
-        }
-        if items.len() >= 64 {
-            // Many claims: a set keeps the duplicate test linear.
+        } else {
             let set = seen.get_or_insert_with(|| {
                 items
                     .iter()
-                    .map(|i| {
-                        (
-                            fold_case(i.claim.0),
-                            i.claim.1.as_str().to_owned(),
-                            i.claim.2,
-                        )
-                    })
+                    .map(|i| (fold_case(i.claim.0), i.claim.1.as_str(), i.claim.2))
                     .collect()
             });
-            duplicate = !set.insert((fold_case(c.0), c.1.as_str().to_owned(), c.2));
+            duplicate = !set.insert((fold_case(c.0), c.1.as_str(), c.2));
+            let map = groups.get_or_insert_with(|| {
+                items
+                    .iter()
+                    .enumerate()
+                    .filter(|(n, i)| i.group == *n)
+                    .map(|(n, i)| (i.claim.0, n))
+                    .collect()
+            });
+            group = map.get(c.0).copied();
         }
         if duplicate {
             continue;
         }
+        let n = items.len();
         let group = match group {
             Some(g) => {
+                let last = items[g].last;
+                items[last].next = n;
+                items[g].last = n;
                 items[g].members += 1;
                 g
             }
-            None => items.len(),
+            None => {
+                if let Some(map) = groups.as_mut() {
+                    map.insert(c.0, n);
+                }
+                n
+            }
         };
         items.push(Item {
             claim: c,
             type_hash,
             group,
+            next: NONE,
             members: 1,
+            last: n,
         });
     }
     items

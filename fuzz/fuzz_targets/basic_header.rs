@@ -35,6 +35,11 @@ fuzz_target!(|data: &[u8]| {
         )
     };
     assert!(is_known_status(st));
+    // The length is checked against the limit (3 bytes per UTF-16 unit) before any byte is read.
+    if header.len() > 3 * endpoint::MAX_AUTHORIZATION_LEN {
+        assert_eq!(st, reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
+        return;
+    }
     let Ok(text) = std::str::from_utf8(header) else {
         assert_eq!(st, reftoken_status::REFTOKEN_INVALID_UTF8);
         return;
