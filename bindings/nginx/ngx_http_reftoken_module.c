@@ -73,6 +73,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t enable;
+    ngx_flag_t jwt;
     ngx_str_t api;
     ngx_str_t api_scopes; /* space-separated */
     ngx_array_t *require; /* of ngx_str_t: every one must be granted */
@@ -146,6 +147,8 @@ static ngx_command_t rt_commands[] = {
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(rt_main_conf_t, thread_pool_name), NULL},
     {ngx_string("reftoken_jwt_key"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12, rt_set_jwt_key, NGX_HTTP_MAIN_CONF_OFFSET,
      0, NULL},
+    {ngx_string("reftoken_jwt"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_FLAG,
+     ngx_conf_set_flag_slot, NGX_HTTP_LOC_CONF_OFFSET, offsetof(rt_loc_conf_t, jwt), NULL},
     {ngx_string("reftoken_jwt_issuer"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(rt_main_conf_t, jwt_issuer), NULL},
     {ngx_string("reftoken_api"), NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
@@ -464,7 +467,7 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
     }
     res->active = 1;
 
-    if (mcf->jwt_key) {
+    if (lcf->jwt && mcf->jwt_key) {
         char *jwt = malloc(4096 + 2 * n);
         size_t cap = 4096 + 2 * n, m = 0;
         const char *iss = mcf->jwt_issuer.len ? (const char *)mcf->jwt_issuer.data : "";
@@ -668,7 +671,7 @@ static ngx_int_t rt_access_handler(ngx_http_request_t *r) {
 
     /* First from the cache, on the event loop; the JWT (a signature) is always made on a
      * pool thread. */
-    if (mcf->jwt_key == NULL) {
+    if (!lcf->jwt) {
         rt_validate(mcf, lcf, tok, tok_len, t->now, 1, &t->res);
         if (!t->res.deferred) {
             ctx->state = RT_DONE;
@@ -883,6 +886,7 @@ static void *rt_create_loc_conf(ngx_conf_t *cf) {
     rt_loc_conf_t *l = ngx_pcalloc(cf->pool, sizeof *l);
     if (l == NULL) return NULL;
     l->enable = NGX_CONF_UNSET;
+    l->jwt = NGX_CONF_UNSET;
     l->require = NGX_CONF_UNSET_PTR;
     return l;
 }
@@ -893,6 +897,7 @@ static char *rt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) {
     size_t i;
 
     ngx_conf_merge_value(l->enable, prev->enable, 0);
+    ngx_conf_merge_value(l->jwt, prev->jwt, 0);
     ngx_conf_merge_str_value(l->api, prev->api, "");
     ngx_conf_merge_str_value(l->api_scopes, prev->api_scopes, "");
     ngx_conf_merge_str_value(l->realm, prev->realm, "api");
@@ -905,6 +910,7 @@ static char *rt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child) {
         if (m->store.len == 0) return "reftoken is on but reftoken_store is not set";
         if (l->api.len == 0) return "reftoken is on but reftoken_api is not set";
         if (l->api_scopes.len == 0) return "reftoken is on but reftoken_api_scopes is not set";
+        if (l->jwt && m->jwt_key_file.len == 0) return "reftoken_jwt is on but reftoken_jwt_key is not set";
     }
     return NGX_CONF_OK;
 }
