@@ -9,7 +9,7 @@ DESTDIR ?=
 # Where `make install` keeps the stripped binaries' debug symbols (by build id); empty: nowhere.
 DEBUGDIR ?=
 
-.PHONY: all quickstart lib cli header install install-strip deb docs test test-rust test-c test-dotnet test-install test-first-contact header-check doc-check fuzz-smoke clean
+.PHONY: all quickstart lib cli header install install-strip deb docs test test-rust test-c test-dotnet test-install test-first-contact header-check doc-check fuzz-smoke clean nginx test-nginx
 
 all: lib
 
@@ -53,6 +53,14 @@ doc-check:
 test-dotnet: lib
 	bash bindings/dotnet/test.sh
 
+# The nginx module (target/nginx/ngx_http_reftoken_module.so), built against the installed nginx.
+nginx: lib
+	bindings/nginx/build.sh
+
+# The module and the Lua binding in real nginx, over SQLite and PostgreSQL (bindings/nginx/test.sh).
+test-nginx: lib
+	bindings/nginx/test.sh
+
 # Install the library, header, pkg-config and CMake files and the CLI under PREFIX, stripped
 # (DEBUGDIR=/usr/lib/debug keeps their debug symbols there).
 install: lib
@@ -82,7 +90,7 @@ test-first-contact:
 
 # The Rust tests last: their dev-dependencies change the feature set, so anything that builds
 # the library afterwards builds it again.
-test: header-check doc-check test-c test-dotnet test-install test-rust
+test: header-check doc-check test-c test-dotnet test-install test-nginx test-rust
 
 clean:
 	$(CARGO) clean
