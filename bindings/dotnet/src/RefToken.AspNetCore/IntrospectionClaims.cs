@@ -9,12 +9,16 @@ namespace RefToken.AspNetCore;
 /// The claims Duende IdentityModel's <c>TokenIntrospectionResponse.Claims</c> makes of an RFC 7662
 /// response, which the OAuth2 introspection handler puts in its identity as they are: one claim per
 /// member except <c>scope</c>, one per element of an array member, strings unescaped and every other
-/// value as its JSON text, all of type <see cref="ClaimValueTypes.String"/> and issued by the response's
+/// value as its JSON text, of type <see cref="ClaimValueTypes.String"/> (<c>JSON</c> for a member that is
+/// an object) and issued by the response's
 /// <c>iss</c> (else <see cref="ClaimsIdentity.DefaultIssuer"/>); then one <c>scope</c> claim per scope,
 /// whether the response lists them space-separated or as an array.
 /// </summary>
 internal static class IntrospectionClaims
 {
+    /// <summary>IdentityModel's value type of a claim holding a JSON object.</summary>
+    internal const string JsonValueType = "JSON";
+
     /// <summary>The claims of <paramref name="utf8Json"/>, and whether it says <c>"active": true</c>.</summary>
     public static List<Claim> From(ReadOnlySpan<byte> utf8Json, out bool active)
     {
@@ -40,7 +44,8 @@ internal static class IntrospectionClaims
             }
             else
             {
-                claims.Add(new Claim(p.Name, Text(p.Value), ClaimValueTypes.String, issuer));
+                // A member that is an object (a `json` claim) is typed JSON; inside arrays everything is a string.
+                claims.Add(new Claim(p.Name, Text(p.Value), p.Value.ValueKind == JsonValueKind.Object ? JsonValueType : ClaimValueTypes.String, issuer));
             }
         }
 
