@@ -321,6 +321,15 @@ public sealed class ApiHost : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>
+    /// A builder whose content root is an empty folder: the test output holds the example gateway's
+    /// appsettings.json, which no test host should read.
+    /// </summary>
+    public static WebApplicationBuilder NewBuilder() =>
+        WebApplication.CreateBuilder(new WebApplicationOptions { ContentRootPath = EmptyRoot.Value });
+
+    private static readonly Lazy<string> EmptyRoot = new(() => Directory.CreateTempSubdirectory("reftoken-aspnet-root-").FullName);
+
     public LogCapture Logs { get; }
 
     public IServiceProvider Services => _app.Services;
@@ -328,7 +337,7 @@ public sealed class ApiHost : IAsyncDisposable
     public static async Task<ApiHost> StartAsync(Action<RefTokenAuthenticationOptions> configure, Action<WebApplicationBuilder>? services = null, Action<AuthenticationBuilder>? moreSchemes = null)
     {
         var logs = new LogCapture();
-        WebApplicationBuilder builder = WebApplication.CreateBuilder();
+        WebApplicationBuilder builder = NewBuilder();
         builder.WebHost.UseTestServer();
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Trace);
