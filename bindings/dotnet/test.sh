@@ -66,8 +66,13 @@ status=0
 # 1. Always on: every RefToken.Interop call against the fixtures and ASP.NET Core's own Data Protection.
 run_tests interop "$here/tests/RefToken.Interop.Tests" -c Release || status=1
 
+# 1b. Always on: RefToken.AspNetCore's handler on TestHost over real SQLite and PostgreSQL, revocation
+#     through NOTIFY and Redis, and the YARP example gateway (the servers above are required).
+run_tests aspnetcore "$here/tests/RefToken.AspNetCore.Tests" -c Release || status=1
+
 # 2. Pack, then test the packages from a local folder.
 dotnet pack "$here/src/RefToken.Interop" -c Release -o "$packages" --nologo -v quiet
+dotnet pack "$here/src/RefToken.AspNetCore" -c Release -o "$packages" --nologo -v quiet
 with_is=false
 if [ -n "${DUENDE_PACKAGES:-}" ]; then
   dotnet pack "$here/src/RefToken.IdentityServer" -c Release -o "$packages" --nologo -v quiet
@@ -141,6 +146,45 @@ else
   status=1
 fi
 cat "$work/sample.out" >>"$log" 2>/dev/null || true
+
+# 3b. The README's RefToken.AspNetCore sample (one test): a new web app referencing the packed
+#     RefToken.AspNetCore (and through it RefToken.Interop) from the local folder, its Program.cs taken
+#     from the README's "<!-- sample: api/Program.cs" block; it must build without warnings.
+aspnet_sample_test() {
+  local dir="$work/aspnet-sample" out="$work/aspnet-sample.out"
+  mkdir -p "$dir"
+  echo '<Project />' >"$dir/Directory.Build.props"
+  echo '<Project />' >"$dir/Directory.Build.targets"
+  # The local folder beside the machine's usual sources (the package's dependencies come from those).
+  cat >"$dir/nuget.config" <<CONFIG
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="reftoken-local" value="$packages" />
+  </packageSources>
+</configuration>
+CONFIG
+  (
+    export NUGET_PACKAGES="$work/aspnet-sample-nuget"
+    cd "$dir" &&
+      dotnet new web -o RefTokenApi &&
+      cd RefTokenApi &&
+      dotnet add package RefToken.AspNetCore --version 0.1.0 &&
+      readme_sample api/Program.cs >Program.cs &&
+      { grep -q 'AddRefToken' Program.cs || { echo "no api/Program.cs sample in README.md"; false; }; } &&
+      dotnet build -warnaserror
+  ) >"$out" 2>&1 || { cat "$out"; return 1; }
+}
+echo "== aspnet sample"
+if aspnet_sample_test; then
+  echo "aspnet sample: the README's RefToken.AspNetCore sample built (passed)"
+  passed=$((passed + 1))
+else
+  echo "aspnet sample: the README's RefToken.AspNetCore sample failed (log: $work/aspnet-sample.out)"
+  failed=$((failed + 1))
+  status=1
+fi
+cat "$work/aspnet-sample.out" >>"$log" 2>/dev/null || true
 
 # 4. Duende IdentityServer in the test process: only with DUENDE_PACKAGES.
 if [ -n "${DUENDE_PACKAGES:-}" ]; then

@@ -1,0 +1,4 @@
+using Microsoft.AspNetCore.Builder;
+
+// Configuration (appsettings.json, environment, command line): RefToken:* and ReverseProxy:*.
+YarpGateway.Gateway.Build(WebApplication.CreateBuilder(args)).Run();
