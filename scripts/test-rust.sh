@@ -8,6 +8,9 @@
 #     REFTOKEN_TEST_REDIS; `eval "$(scripts/test-servers.sh start)"` sets them all) or CI=true:
 #     the server tests, `-- --ignored servers_`. Under CI=true a missing variable is a failure.
 #     The benchmarks (`bench_*`, `quick_perf*`, ignored too) are never run here.
+#  3. The timing tests (modules `timing::` and `constant_time::`: statistical tests of
+#     constant-time comparison), skipped in pass 1 and run here one at a time, so that no other
+#     test's threads share the cores while they measure.
 #
 # Fails when any test fails, when the second pass runs another number of tests than the first
 # listed as ignored `servers_*` (or none at all), and when an ignored test says it needs a
@@ -40,7 +43,9 @@ sum() {
 echo "== rust: cargo test --release --locked --workspace"
 # stdout only is read (libtest's lines); cargo's own messages and the tests' children's
 # stderr go straight through.
-"$CARGO" test --release --locked --workspace --no-fail-fast | tee "$work/pass1.out"
+TIMING=(timing:: constant_time::)
+"$CARGO" test --release --locked --workspace --no-fail-fast -- --skip "${TIMING[0]}" --skip "${TIMING[1]}" \
+  | tee "$work/pass1.out"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 0 ] || fail "cargo test exited with status $rc"
 passed=$(sum "$work/pass1.out" passed)
@@ -91,6 +96,19 @@ else
   echo "test-rust: the $server_tests server tests (${PREFIX}*) were not run: none of ${SERVER_VARS[*]} is set (eval \"\$(scripts/test-servers.sh start)\" sets them; CI=true requires them)"
 fi
 
+# ---- Pass 3 ------------------------------------------------------------------------------
+echo "== rust: the timing tests, one at a time: cargo test --release --locked -p reftoken --test endpoint --test hardening -- ${TIMING[*]} --test-threads=1"
+"$CARGO" test --release --locked -p reftoken --no-fail-fast --test endpoint --test hardening -- \
+  "${TIMING[@]}" --test-threads=1 | tee "$work/pass3.out"
+rc=${PIPESTATUS[0]}
+[ "$rc" = 0 ] || fail "cargo test (timing tests) exited with status $rc"
+p3_passed=$(sum "$work/pass3.out" passed)
+p3_failed=$(sum "$work/pass3.out" failed)
+timed=$((p3_passed + p3_failed))
+[ "$timed" -gt 0 ] || fail "the third pass selected no test (filters ${TIMING[*]})"
+passed=$((passed + p3_passed))
+failed=$((failed + p3_failed))
+
 [ "$failed" = 0 ] || status=1
-echo "rust: $passed passed, $failed failed, $ignored ignored (of which $ran server tests run in the second pass)"
+echo "rust: $passed passed, $failed failed, $ignored ignored (of which $ran server tests run in the second pass; $timed timing tests run alone in the third)"
 exit "$status"
