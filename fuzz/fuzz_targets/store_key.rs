@@ -36,6 +36,11 @@ fuzz_target!(|data: &[u8]| {
     if std::str::from_utf8(h).is_err() {
         assert!(!wellformed);
     }
+    // Lengths are checked against the limits before any byte is read.
+    if h.len() > limits::MAX_HANDLE_LEN || g.len() > limits::MAX_GRANT_TYPE_LEN {
+        assert_eq!(st, reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
+        return;
+    }
     let (Ok(h), Ok(g)) = (std::str::from_utf8(h), std::str::from_utf8(g)) else {
         assert_eq!(st, reftoken_status::REFTOKEN_INVALID_UTF8);
         return;
