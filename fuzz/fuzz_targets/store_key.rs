@@ -36,10 +36,16 @@ fuzz_target!(|data: &[u8]| {
     if std::str::from_utf8(h).is_err() {
         assert!(!wellformed);
     }
-    // Lengths are checked against the limits before any byte is read.
-    if h.len() > limits::MAX_HANDLE_LEN || g.len() > limits::MAX_GRANT_TYPE_LEN {
-        assert_eq!(st, reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
-        return;
+    // Each argument in turn: its length against its limit before any of its bytes is read.
+    for (arg, max) in [(h, limits::MAX_HANDLE_LEN), (g, limits::MAX_GRANT_TYPE_LEN)] {
+        if arg.len() > max {
+            assert_eq!(st, reftoken_status::REFTOKEN_INPUT_TOO_LARGE);
+            return;
+        }
+        if std::str::from_utf8(arg).is_err() {
+            assert_eq!(st, reftoken_status::REFTOKEN_INVALID_UTF8);
+            return;
+        }
     }
     let (Ok(h), Ok(g)) = (std::str::from_utf8(h), std::str::from_utf8(g)) else {
         assert_eq!(st, reftoken_status::REFTOKEN_INVALID_UTF8);
