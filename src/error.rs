@@ -93,3 +93,19 @@ impl Error {
         }
     }
 }
+
+/// `e`'s message followed by each of its causes (`a: b: c`), skipping a cause the message
+/// already ends with. Drivers' own messages ("error connecting to server") often name none.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = c.source();
+    }
+    message
+}

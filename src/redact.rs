@@ -60,8 +60,8 @@ fn url(scheme: &str, rest: &str) -> String {
         None => (None, rest),
     };
     let mut out = format!("{scheme}://");
-    match userinfo {
-        Some(u) => match u.split_once(':') {
+    if let Some(u) = userinfo {
+        match u.split_once(':') {
             Some((user, _)) => {
                 out.push_str(&query(user));
                 out.push(':');
@@ -70,10 +70,7 @@ fn url(scheme: &str, rest: &str) -> String {
             // No ':' means no password in the userinfo, but what looked like one may be a
             // path and query that held an '@'.
             None => out.push_str(&query(u)),
-        },
-        None => {}
-    }
-    if userinfo.is_some() {
+        }
         out.push('@');
     }
     // An '@' inside the query (`?options=a@b&password=...`) leaves the rest of the query after it.

@@ -135,20 +135,11 @@ impl Postgres {
         let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
             // The driver's own message ("error connecting to server") names neither the
             // server nor the cause.
-            let mut message = format!(
-                "cannot connect to PostgreSQL at {}: {e}",
-                reftoken::redact::connection_string(url)
-            );
-            let mut cause = std::error::Error::source(&e);
-            while let Some(c) = cause {
-                let text = c.to_string();
-                if !message.ends_with(&text) {
-                    message.push_str(": ");
-                    message.push_str(&text);
-                }
-                cause = c.source();
-            }
-            Failure::Run(message)
+            Failure::Run(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                reftoken::redact::connection_string(url),
+                reftoken::error::with_causes(&e)
+            ))
         })?;
         Ok(Postgres {
             client,

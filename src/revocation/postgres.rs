@@ -60,17 +60,7 @@ impl Pg {
 /// A connection error with its causes: the driver's own message ("error connecting to
 /// server", "db error") names none of them.
 fn pg_error(shown: &str, e: &postgres::Error) -> Error {
-    let mut message = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !message.ends_with(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        cause = c.source();
-    }
-    connection_error(shown, message)
+    connection_error(shown, crate::error::with_causes(e))
 }
 
 struct PgLink<'a> {

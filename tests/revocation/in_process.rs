@@ -8,15 +8,14 @@ use reftoken::validator::{Found, Lookup};
 
 use super::*;
 
-#[test]
-fn c_abi_checks_its_arguments() {
-    let store = PgStore::new("postgresql://127.0.0.1:1/none".into());
+/// A C ABI validator over `store` (10 entries, 60 s); `store` must outlive it.
+fn c_validator(store: &PgStore) -> *mut reftoken_validator {
     let mut v = std::ptr::null_mut();
     assert_eq!(
         unsafe {
             reftoken_validator_new(
                 Some(c_lookup),
-                (&store as *const PgStore).cast_mut().cast(),
+                (store as *const PgStore).cast_mut().cast(),
                 std::ptr::null(),
                 10,
                 60,
@@ -25,6 +24,13 @@ fn c_abi_checks_its_arguments() {
         },
         REFTOKEN_OK
     );
+    v
+}
+
+#[test]
+fn c_abi_checks_its_arguments() {
+    let store = PgStore::new("postgresql://127.0.0.1:1/none".into());
+    let v = c_validator(&store);
     let url = "postgresql://127.0.0.1:1/none";
     let mut l = std::ptr::null_mut();
     let start = |v: *const reftoken_validator,
@@ -281,20 +287,7 @@ fn an_eviction_during_a_lookup_is_not_undone() {
 fn c_abi_errors_never_show_a_password() {
     const SECRET: &str = "S3CRET";
     let store = PgStore::new("postgresql://127.0.0.1:1/none".into());
-    let mut v = std::ptr::null_mut();
-    assert_eq!(
-        unsafe {
-            reftoken_validator_new(
-                Some(c_lookup),
-                (&store as *const PgStore).cast_mut().cast(),
-                std::ptr::null(),
-                10,
-                60,
-                &mut v,
-            )
-        },
-        REFTOKEN_OK
-    );
+    let v = c_validator(&store);
     type Start = unsafe extern "C" fn(
         *const reftoken_validator,
         *const std::ffi::c_char,
