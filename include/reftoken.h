@@ -1422,7 +1422,12 @@ void reftoken_revocation_listener_free(struct reftoken_revocation_listener *list
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
  * `REFTOKEN_INVALID_ARGUMENT` (an empty key, or a library built without the `revocation`
  * feature); `REFTOKEN_MALFORMED_INPUT` (the URL); or `REFTOKEN_IO_ERROR` (Redis could not
- * be reached: the nodes were not told, and stop serving the token within their bound).
+ * be reached from this node: the nodes were not told). After `REFTOKEN_IO_ERROR` the caller
+ * must publish the key again until it succeeds: listeners that still reach Redis confirm
+ * their own connection, so their staleness bound does not cover a publish that never left,
+ * and they serve a cached entry until its TTL ends. Choose the validators' TTL as the
+ * longest revocation delay accepted while the revoking node is cut off from Redis, or use
+ * the PostgreSQL trigger, whose notification is part of the deleting transaction.
  * Thread-safe.
  */
 reftoken_status reftoken_revocation_publish_redis(const char *url,

@@ -14,7 +14,9 @@
 //! every `stale_bound / 4`; the validator serves an entry older than `stale_bound` only
 //! while the last confirmation is younger than `stale_bound` (see [`Fence`]). So when the
 //! connection is lost, or hangs, nothing is served more than `stale_bound` after its row was
-//! deleted, even though the notification never arrives. The listener reconnects with
+//! deleted, even though the notification never arrives. With Redis that holds once the
+//! publish has reached the server: a publish that failed (the revoking node cut off while the
+//! listeners are not) is not covered, and [`redis::Publisher`] keeps it to send again. The listener reconnects with
 //! exponential backoff and jitter, and on every (re)connection clears the cache once it
 //! listens again: that is the resynchronisation, since what was missed is unknown.
 //! Evictions only remove entries, so duplicate, late, out-of-order or foreign payloads cost

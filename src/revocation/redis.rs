@@ -139,42 +139,71 @@ pub fn watch(
 /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]) so that every subscribed node
 /// evicts it: "evict this key on all nodes", for revocation paths whose store cannot
 /// notify. Returns how many subscribers received it (the publishing node's own listener
-/// included). One connection per call; use [`Publisher`] to keep one open.
+/// included). One connection per call, tried twice; a failure means the nodes were not told
+/// (see [`Publisher`] for what to do then, and to keep a connection open).
 pub fn publish(url: &str, channel: Option<&str>, key: &str) -> Result<u64, Error> {
-    Publisher::new(url)?.publish(channel, key)
+    let mut p = Publisher::new(url)?;
+    p.publish(channel, key)
 }
 
-/// A connection for publishing revocations, reopened after a failure.
+/// The most revocations a [`Publisher`] keeps while Redis cannot be reached; past it they
+/// are replaced by one [`FLUSH_ALL`](super::FLUSH_ALL), which covers them all.
+pub const PENDING_MAX: usize = 65_536;
+
+/// A connection for publishing revocations, reopened after a failure, that keeps what it
+/// could not publish.
+///
+/// Subscribers confirm their own connection, not the publisher's: when the revoking node
+/// cannot reach Redis while the validating nodes can, nothing tells them, and a cached token
+/// is served until its cache entry's TTL ends, not within the listeners' staleness bound.
+/// So a failed [`publish`](Self::publish) keeps the key, and every later `publish` or
+/// [`flush`](Self::flush) sends what is pending first, in order. The caller's part: report
+/// the failure, call `flush` until [`pending`](Self::pending) is zero (a timer does), and
+/// choose the validators' cache TTL as the longest revocation delay it accepts while Redis
+/// is cut off from the revoking node. Where the store can notify (the PostgreSQL trigger),
+/// the notification is part of the deleting transaction and this gap does not exist.
 pub struct Publisher {
     client: Client,
     shown: String,
     con: Option<redis::Connection>,
     timeout: Duration,
+    /// `(channel, key)` not yet published, oldest first.
+    pending: std::collections::VecDeque<(String, String)>,
 }
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Publisher")
             .field("server", &self.shown)
+            .field("pending", &self.pending.len())
             .finish()
     }
 }
 
 impl Publisher {
-    /// A publisher for the Redis server at `url`; connects on first use.
+    /// A publisher for the Redis server at `url`; connects on first use, with a 5-second
+    /// timeout on connecting and on each round trip.
     pub fn new(url: &str) -> Result<Self, Error> {
+        Self::with_timeout(url, Duration::from_secs(5))
+    }
+
+    /// As [`new`](Self::new), with another timeout (at least 1 ms).
+    pub fn with_timeout(url: &str, timeout: Duration) -> Result<Self, Error> {
         let (client, shown) = open(url)?;
         Ok(Publisher {
             client,
             shown,
             con: None,
-            timeout: Duration::from_secs(5),
+            timeout: timeout.max(Duration::from_millis(1)),
+            pending: Default::default(),
         })
     }
 
-    /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]); returns the number of
-    /// subscribers that received it. A failure (`Error::Network`) means the nodes may not have
-    /// been told: they stop serving the token within their staleness bound regardless.
+    /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]) after whatever is pending;
+    /// returns the number of subscribers that received `key`. A lost connection is reopened
+    /// and the command tried once more. On failure (`Error::Network`) the key is kept, with
+    /// what was pending, for the next `publish` or [`flush`](Self::flush): the nodes have
+    /// not been told yet.
     pub fn publish(&mut self, channel: Option<&str>, key: &str) -> Result<u64, Error> {
         let channel = channel.unwrap_or(DEFAULT_CHANNEL);
         if channel.is_empty() || key.is_empty() {
@@ -182,30 +211,79 @@ impl Publisher {
                 "the channel and the key must not be empty",
             ));
         }
-        let err = |e: redis::RedisError, shown: &str| connection_error(shown, e);
-        if self.con.is_none() {
-            let con = self
-                .client
-                .get_connection_with_timeout(self.timeout)
-                .map_err(|e| err(e, &self.shown))?;
-            con.set_write_timeout(Some(self.timeout))
-                .map_err(|e| err(e, &self.shown))?;
-            con.set_read_timeout(Some(self.timeout))
-                .map_err(|e| err(e, &self.shown))?;
-            self.con = Some(con);
+        self.keep(channel, key);
+        let mut receivers = 0;
+        self.send_pending(&mut receivers)?;
+        Ok(receivers)
+    }
+
+    /// Publishes what earlier failures left pending; returns how many revocations it sent.
+    /// On failure what is left stays pending.
+    pub fn flush(&mut self) -> Result<usize, Error> {
+        let before = self.pending.len();
+        let mut receivers = 0;
+        self.send_pending(&mut receivers)?;
+        Ok(before)
+    }
+
+    /// Revocations not published yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn keep(&mut self, channel: &str, key: &str) {
+        if self.pending.len() >= PENDING_MAX {
+            // Evicting everything on every node covers whatever was lost, at the price of
+            // one lookup per cached token.
+            let channels: std::collections::BTreeSet<String> =
+                self.pending.drain(..).map(|(c, _)| c).collect();
+            self.pending
+                .extend(channels.into_iter().map(|c| (c, super::FLUSH_ALL.to_owned())));
+        }
+        self.pending.push_back((channel.to_owned(), key.to_owned()));
+    }
+
+    /// Sends the pending revocations in order; `receivers` ends as the count for the last.
+    fn send_pending(&mut self, receivers: &mut u64) -> Result<(), Error> {
+        while let Some((channel, key)) = self.pending.front() {
+            let cmd = redis::cmd("PUBLISH").arg(channel).arg(key).clone();
+            *receivers = match self.query(&cmd) {
+                Ok(n) => n,
+                // A connection kept from before may have been closed by the server or a
+                // middlebox while idle: one more try on a new one before reporting.
+                Err((_, false)) => self.query(&cmd).map_err(|(e, _)| self.unsent(e))?,
+                Err((e, true)) => return Err(self.unsent(e)),
+            };
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+
+    /// One command; the error says whether its connection was opened for it.
+    fn query(&mut self, cmd: &redis::Cmd) -> Result<u64, (redis::RedisError, bool)> {
+        let fresh = self.con.is_none();
+        if fresh {
+            let open = |p: &Self| -> Result<redis::Connection, redis::RedisError> {
+                let con = p.client.get_connection_with_timeout(p.timeout)?;
+                con.set_write_timeout(Some(p.timeout))?;
+                con.set_read_timeout(Some(p.timeout))?;
+                Ok(con)
+            };
+            self.con = Some(open(self).map_err(|e| (e, true))?);
         }
         let con = self.con.as_mut().expect("connected above");
-        match redis::cmd("PUBLISH")
-            .arg(channel)
-            .arg(key)
-            .query::<u64>(con)
-        {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.con = None;
-                Err(err(e, &self.shown))
-            }
-        }
+        cmd.query::<u64>(con).map_err(|e| {
+            self.con = None;
+            (e, fresh)
+        })
+    }
+
+    fn unsent(&self, e: redis::RedisError) -> Error {
+        let n = self.pending.len();
+        connection_error(
+            &self.shown,
+            format!("{e}; {n} revocation(s) not published yet, kept for the next attempt"),
+        )
     }
 }
 
@@ -231,5 +309,35 @@ mod tests {
         // Port 1 on loopback refuses at once.
         let e = publish("redis://127.0.0.1:1/", None, "KEY").unwrap_err();
         assert!(matches!(e, Error::Network { .. }), "{e}");
+    }
+
+    #[test]
+    fn what_cannot_be_published_is_kept_in_order() {
+        let mut p = Publisher::with_timeout("redis://127.0.0.1:1/", Duration::from_millis(200))
+            .unwrap();
+        for k in ["K1", "K2"] {
+            let e = p.publish(None, k).unwrap_err();
+            assert!(e.to_string().contains("not published yet"), "{e}");
+        }
+        assert!(p.publish(Some("other"), "K3").is_err());
+        assert!(p.flush().is_err());
+        let kept: Vec<_> = p.pending.iter().map(|(c, k)| format!("{c} {k}")).collect();
+        assert_eq!(
+            kept,
+            ["reftoken_revocations K1", "reftoken_revocations K2", "other K3"]
+        );
+        assert!(matches!(p.publish(None, ""), Err(Error::InvalidArgument(_))));
+        assert_eq!(p.pending(), 3);
+    }
+
+    #[test]
+    fn past_the_limit_pending_keys_become_one_flush_per_channel() {
+        let mut p = Publisher::new("redis://127.0.0.1:1/").unwrap();
+        for i in 0..PENDING_MAX {
+            p.keep(if i % 2 == 0 { "a" } else { "b" }, &format!("K{i}"));
+        }
+        p.keep("a", "LAST");
+        let kept: Vec<_> = p.pending.iter().map(|(c, k)| format!("{c} {k}")).collect();
+        assert_eq!(kept, ["a *", "b *", "a LAST"]);
     }
 }

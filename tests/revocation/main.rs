@@ -31,6 +31,7 @@ mod driver;
 mod in_process;
 mod latency;
 mod node;
+mod partition;
 mod store;
 
 use std::collections::HashMap;

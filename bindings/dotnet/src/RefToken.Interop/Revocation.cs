@@ -23,8 +23,9 @@ public static unsafe class Revocation
     /// <exception cref="RefTokenException">
     /// <see cref="RefTokenStatus.InvalidArgument"/> (an empty key, or a library built without revocation
     /// support); <see cref="RefTokenStatus.MalformedInput"/> (the URL); <see cref="RefTokenStatus.IoError"/>
-    /// (Redis could not be reached: the nodes were not told, and stop serving the token within their
-    /// staleness bound).
+    /// (Redis could not be reached from this node: the nodes were not told). Then publish the key again until
+    /// it succeeds: listeners that still reach Redis confirm their own connection, so their staleness bound
+    /// does not cover a publish that never left, and they serve a cached entry until its TTL ends.
     /// </exception>
     public static long PublishRedis(string url, string? channel, string storeKey)
     {
