@@ -4,8 +4,16 @@
  * semantics: API secrets (hashed as IdentityServer stores them), HTTP Basic or form-body
  * credentials, 400 missing_token, 401 for a failed caller, and RFC 9701 JWT responses.
  *
- * A deliberately small HTTP/1.1 loop (one connection at a time, Connection: close) so that
- * the RefToken calls stay in view; put a real HTTP server in front for production.
+ * A deliberately small HTTP/1.1 server (Connection: close) so that the RefToken calls stay in
+ * view; put a real HTTP server in front for production. What it does take care of, as
+ * anything that faces a network must:
+ *  - WORKERS threads each accept and serve one connection at a time, sharing one validator;
+ *    connections beyond them wait in the kernel's listen queue (SOMAXCONN), and past that the
+ *    kernel refuses them: the process never holds more than WORKERS client sockets.
+ *  - A client has REQUEST_TIMEOUT_SECONDS to send its whole request (and to take the answer);
+ *    then its connection is closed, so a client that goes quiet holds one worker that long.
+ *  - SIGPIPE is ignored (and writes use MSG_NOSIGNAL): a client that resets costs only its
+ *    own connection, not the process.
  *
  *   introspection_server --db persisted-grants.db --port 5005
  *       [--keyring DIR --app-name NAME]      key ring for Data Protection
@@ -21,7 +29,10 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +47,8 @@
 
 #define MAX_PRINCIPALS 16
 #define MAX_REQUEST 65536
+#define WORKERS 16                 /* connections served at once */
+#define REQUEST_TIMEOUT_SECONDS 5  /* to send a whole request, and to take the answer */
 
 typedef struct {
     const char *name;   /* API resource name or client id */
@@ -45,12 +58,15 @@ typedef struct {
 
 static principal apis[MAX_PRINCIPALS], clients[MAX_PRINCIPALS];
 static int api_count, client_count;
-static volatile sig_atomic_t stopping;
 
-static void on_signal(int sig) {
-    (void)sig;
-    stopping = 1;
-}
+/* What every worker shares; read-only once the workers start. */
+typedef struct {
+    int listener;
+    reftoken_validator *validator;
+    reftoken_signing_key *jwt_key;
+    const char *issuer;
+    int64_t fixed_now;
+} endpoint;
 
 static const principal *find(const principal *list, int count, reftoken_str name) {
     for (int i = 0; i < count; i++)
@@ -83,7 +99,7 @@ static bool client_known(void *ctx, const char *id, size_t len) {
 
 static void send_all(int fd, const char *data, size_t len) {
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
         if (n <= 0) return;
         data += n;
         len -= (size_t)n;
@@ -117,12 +133,27 @@ static reftoken_str header(const char *head, const char *name) {
     return (reftoken_str){NULL, 0};
 }
 
-static void serve(int fd, reftoken_validator *validator, reftoken_signing_key *jwt_key, const char *issuer, int64_t fixed_now) {
-    static char buf[MAX_REQUEST + 1];
+/* Milliseconds until `deadline` (CLOCK_MONOTONIC), 0 once it has passed. */
+static int ms_until(const struct timespec *deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long ms = (deadline->tv_sec - now.tv_sec) * 1000LL + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    return ms > 0 ? (int)ms : 0;
+}
+
+static void serve(int fd, const endpoint *e) {
+    char buf[MAX_REQUEST + 1];
     size_t got = 0;
     char *body = NULL;
     size_t content_length = 0;
+    /* One deadline for the whole request, so that a client sending a byte at a time cannot
+     * hold the worker longer than one that sends nothing. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += REQUEST_TIMEOUT_SECONDS;
     while (got < MAX_REQUEST) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, ms_until(&deadline)) != 1) return; /* timed out: close */
         ssize_t n = read(fd, buf + got, MAX_REQUEST - got);
         if (n <= 0) return;
         got += (size_t)n;
@@ -146,7 +177,7 @@ static void serve(int fd, reftoken_validator *validator, reftoken_signing_key *j
     }
     reftoken_http_request req = {{buf, (size_t)(sp - buf)}, header(buf, "Content-Type"), header(buf, "Authorization"),
                                  header(buf, "Accept"), (const uint8_t *)body, content_length};
-    int64_t now = fixed_now ? fixed_now : (int64_t)time(NULL);
+    int64_t now = e->fixed_now ? e->fixed_now : (int64_t)time(NULL);
     reftoken_introspection_request *r = NULL;
     if (reftoken_introspection_request_parse(&req, &r) != REFTOKEN_OK) {
         respond(fd, 400, NULL, 0, "", 0);
@@ -164,16 +195,16 @@ static void serve(int fd, reftoken_validator *validator, reftoken_signing_key *j
         if (a.content_type.len) memcpy(ct, a.content_type.ptr, a.content_type.len < 127 ? a.content_type.len : 127);
         respond(fd, a.status, a.content_type.len ? ct : NULL, a.no_store, a.body.ptr ? a.body.ptr : "", a.body.len);
     } else {
-        static char json[65536], jwt[65536];
+        char json[65536], jwt[65536];
         size_t len = 0;
         /* Tokens of clients this server does not know (or has disabled) are inactive. */
         reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, client_known, NULL, NULL, NULL};
-        reftoken_status st = reftoken_validator_introspect(validator, a.token.ptr, a.token.len, &caller, now, &opts, json, sizeof json, &len);
+        reftoken_status st = reftoken_validator_introspect(e->validator, a.token.ptr, a.token.len, &caller, now, &opts, json, sizeof json, &len);
         if (st != REFTOKEN_OK) {
             respond(fd, 500, NULL, 0, "", 0); /* where IdentityServer fails too */
-        } else if (a.jwt_requested && jwt_key) {
+        } else if (a.jwt_requested && e->jwt_key) {
             size_t jlen = 0;
-            if (reftoken_introspection_jwt(jwt_key, issuer, strlen(issuer), caller.name.ptr, caller.name.len, now, json, len, jwt, sizeof jwt, &jlen) == REFTOKEN_OK)
+            if (reftoken_introspection_jwt(e->jwt_key, e->issuer, strlen(e->issuer), caller.name.ptr, caller.name.len, now, json, len, jwt, sizeof jwt, &jlen) == REFTOKEN_OK)
                 respond(fd, 200, "application/token-introspection+jwt", 1, jwt, jlen);
             else
                 respond(fd, 500, NULL, 0, "", 0);
@@ -182,6 +213,26 @@ static void serve(int fd, reftoken_validator *validator, reftoken_signing_key *j
         }
     }
     reftoken_introspection_request_free(r);
+}
+
+static void *worker(void *arg) {
+    const endpoint *e = arg;
+    for (;;) {
+        int fd = accept(e->listener, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                poll(NULL, 0, 100); /* out of descriptors or memory: the others may free some */
+                continue;
+            }
+            return NULL; /* the listener was shut down */
+        }
+        /* The answer too must be taken within the timeout (the request's is in serve()). */
+        struct timeval tv = {REQUEST_TIMEOUT_SECONDS, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        serve(fd, e);
+        close(fd);
+    }
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -254,21 +305,33 @@ int main(int argc, char **argv) {
     setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(srv, 16) != 0) {
+    if (bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(srv, SOMAXCONN) != 0) {
         perror("bind 127.0.0.1");
         return 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* A write to a connection the client reset raises SIGPIPE, which would end the process. */
+    signal(SIGPIPE, SIG_IGN);
+    /* SIGTERM and SIGINT go to this thread's sigwait alone: the workers start with them blocked. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    endpoint e = {srv, validator, jwt_key, issuer, fixed_now};
+    pthread_t workers[WORKERS];
+    for (int i = 0; i < WORKERS; i++) {
+        if (pthread_create(&workers[i], NULL, worker, &e) != 0) {
+            fprintf(stderr, "cannot start a worker thread\n");
+            return 1;
+        }
+    }
     printf("listening on http://127.0.0.1:%d/connect/introspect\n", port);
     fflush(stdout);
-    while (!stopping) {
-        int fd = accept(srv, NULL, NULL);
-        if (fd < 0) continue;
-        serve(fd, validator, jwt_key, issuer, fixed_now);
-        close(fd);
-    }
+    int sig;
+    sigwait(&stop, &sig);
+    /* Wakes the workers blocked in accept(); each finishes its connection first. */
+    shutdown(srv, SHUT_RDWR);
+    for (int i = 0; i < WORKERS; i++) pthread_join(workers[i], NULL);
     close(srv);
     reftoken_validator_free(validator);
     reftoken_signing_key_free(jwt_key);

@@ -10,6 +10,13 @@
  * Opaque objects are freed with their own _free function, which accepts NULL. No memory
  * crosses the boundary otherwise. Every function may be called from any thread, except
  * that an object being mutated must not be used concurrently. No panic crosses the boundary.
+ *
+ * Callbacks (reftoken_lookup_fn, reftoken_client_enabled_fn) must return to the library:
+ * nothing may unwind out of them (a C++ exception, a Rust panic) and nothing may longjmp out
+ * of them. The library cannot unwind through its frames: a C++ exception aborts the process,
+ * and a longjmp skips its cleanup (locks stay held). Catch everything inside the callback
+ * (catch (...) in C++) and return its failure value: REFTOKEN_IO_ERROR from a lookup, false
+ * from a client check.
  */
 
 #ifndef REFTOKEN_H
@@ -549,12 +556,18 @@ typedef struct reftoken_caller {
  * Asked with a client id (not NUL-terminated); returns whether that client exists and is
  * enabled. Called on the thread that called into the library, possibly more than once per
  * call; it must not call back into the library with the same grant being mutated.
+ *
+ * It must return: no C++ exception, Rust panic or `longjmp` may leave it (a C++ exception
+ * reaching the library aborts the process; a `longjmp` over its frames is undefined
+ * behaviour). Catch everything in its body (`catch (...)` in C++) and return `false`
+ * instead, which answers the token as inactive, as for an unknown client.
  */
 typedef bool (*reftoken_client_enabled_fn)(void *ctx, const char *client_id, size_t client_id_len);
 
 /**
  * How to introspect. Pass NULL for the defaults (newest IdentityServer, every client
- * enabled). Zero-initialise and set what you need.
+ * enabled). Zero-initialise and set what you need. The callbacks must return normally,
+ * never throw or `longjmp` (see `reftoken_client_enabled_fn`).
  */
 typedef struct reftoken_options {
   /**
@@ -645,7 +658,14 @@ typedef struct reftoken_revocation_stats {
  * `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
  * `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
  * is unreachable) ends the validation with that status. It may be called from several
- * threads at once, one call per thread, and must not call back into the same validator.
+ * threads at once, one call per thread (the thread that called the validator), and must not
+ * call back into the same validator.
+ *
+ * It must return: no C++ exception, Rust panic or `longjmp` may leave it. The library cannot
+ * unwind through its own frames (a C++ exception reaching them aborts the process, and a
+ * `longjmp` over them is undefined behaviour: locks stay held). Catch everything in its body
+ * (`catch (...)` in C++) and return a failure status instead, such as `REFTOKEN_IO_ERROR`,
+ * keeping the message where the caller can read it once the validator returns that status.
  */
 typedef reftoken_status (*reftoken_lookup_fn)(void *ctx,
                                               const char *key,
@@ -1454,7 +1474,8 @@ reftoken_status reftoken_row_set(struct reftoken_row *row,
 
 /**
  * Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
- * `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
+ * `lookup_ctx`, from any thread that validates; it must return normally, never throw or
+ * `longjmp` (see `reftoken_lookup_fn`). `keyring` may be NULL when no row is
  * protected; the validator keeps its own reference, so the caller may free its key ring
  * at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
  * longest an entry is served, in seconds, however long its token lives (a bound on how

@@ -100,12 +100,18 @@ pub const REFTOKEN_DUENDE_7_3: u32 = 70_300;
 /// Asked with a client id (not NUL-terminated); returns whether that client exists and is
 /// enabled. Called on the thread that called into the library, possibly more than once per
 /// call; it must not call back into the library with the same grant being mutated.
+///
+/// It must return: no C++ exception, Rust panic or `longjmp` may leave it (a C++ exception
+/// reaching the library aborts the process; a `longjmp` over its frames is undefined
+/// behaviour). Catch everything in its body (`catch (...)` in C++) and return `false`
+/// instead, which answers the token as inactive, as for an unknown client.
 pub type reftoken_client_enabled_fn = Option<
     unsafe extern "C" fn(ctx: *mut c_void, client_id: *const c_char, client_id_len: usize) -> bool,
 >;
 
 /// How to introspect. Pass NULL for the defaults (newest IdentityServer, every client
-/// enabled). Zero-initialise and set what you need.
+/// enabled). Zero-initialise and set what you need. The callbacks must return normally,
+/// never throw or `longjmp` (see `reftoken_client_enabled_fn`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct reftoken_options {

@@ -29,7 +29,14 @@ pub struct reftoken_row {
 /// `Type` and `Data` and returns `REFTOKEN_OK`; when there is none it returns
 /// `REFTOKEN_NOT_FOUND`. Any other status (for example `REFTOKEN_IO_ERROR` when the database
 /// is unreachable) ends the validation with that status. It may be called from several
-/// threads at once, one call per thread, and must not call back into the same validator.
+/// threads at once, one call per thread (the thread that called the validator), and must not
+/// call back into the same validator.
+///
+/// It must return: no C++ exception, Rust panic or `longjmp` may leave it. The library cannot
+/// unwind through its own frames (a C++ exception reaching them aborts the process, and a
+/// `longjmp` over them is undefined behaviour: locks stay held). Catch everything in its body
+/// (`catch (...)` in C++) and return a failure status instead, such as `REFTOKEN_IO_ERROR`,
+/// keeping the message where the caller can read it once the validator returns that status.
 pub type reftoken_lookup_fn = Option<
     unsafe extern "C" fn(
         ctx: *mut c_void,
@@ -123,7 +130,8 @@ impl Opaque for Arc<Validator<CLookup>> {
 }
 
 /// Creates a validator. `lookup` fetches rows (see `reftoken_lookup_fn`) and is called with
-/// `lookup_ctx`, from any thread that validates. `keyring` may be NULL when no row is
+/// `lookup_ctx`, from any thread that validates; it must return normally, never throw or
+/// `longjmp` (see `reftoken_lookup_fn`). `keyring` may be NULL when no row is
 /// protected; the validator keeps its own reference, so the caller may free its key ring
 /// at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
 /// longest an entry is served, in seconds, however long its token lives (a bound on how
