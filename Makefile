@@ -49,7 +49,7 @@ doc-check:
 	@sed -n '/^```c$$/,/^```$$/p' README.md | sed '1d;$$d' | diff -u - examples/hello.c || { echo "README's C example differs from examples/hello.c"; exit 1; }
 
 # The .NET bindings: always-on tests, the packed packages, and the Duende integration tests
-# when DUENDE_PACKAGES names a folder of Duende IdentityServer packages.
+# wherever Duende IdentityServer restores (the package sources, or the folder DUENDE_PACKAGES names).
 test-dotnet: lib
 	bash bindings/dotnet/test.sh
 

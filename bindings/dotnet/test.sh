@@ -2,7 +2,8 @@
 # RefToken's .NET bindings: build the native library (cargo decides whether anything changed),
 # run the always-on tests, pack the packages and test them as a consumer gets them, build and run
 # the README's RefToken.Interop sample against the packed package, and run the Duende IdentityServer
-# integration tests when DUENDE_PACKAGES names a folder of Duende's .nupkg files (see README.md).
+# integration tests when Duende.IdentityServer restores: from the configured package sources (NuGet),
+# or from the local folder of Duende's .nupkg files that DUENDE_PACKAGES names (see README.md).
 # Ends with one "dotnet: N passed, N failed" line.
 set -euo pipefail
 
@@ -73,10 +74,35 @@ run_tests aspnetcore "$here/tests/RefToken.AspNetCore.Tests" -c Release || statu
 # 2. Pack, then test the packages from a local folder.
 dotnet pack "$here/src/RefToken.Interop" -c Release -o "$packages" --nologo -v quiet
 dotnet pack "$here/src/RefToken.AspNetCore" -c Release -o "$packages" --nologo -v quiet
+# RefToken.IdentityServer and its tests need Duende IdentityServer 7.4.x. With DUENDE_PACKAGES, restore
+# adds that folder (Directory.Build.props); without it, a restore of Duende's packages alone from the
+# configured sources, into an empty packages folder (so a cached copy proves nothing), decides.
+duende_probe() {
+  local dir="$work/duende-probe"
+  mkdir -p "$dir"
+  echo '<Project />' >"$dir/Directory.Build.props"
+  echo '<Project />' >"$dir/Directory.Build.targets"
+  cat >"$dir/DuendeProbe.csproj" <<'PROJECT'
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageReference Include="Duende.IdentityServer.EntityFramework" Version="7.4.8" /></ItemGroup>
+</Project>
+PROJECT
+  NUGET_PACKAGES="$dir/packages" dotnet restore "$dir/DuendeProbe.csproj" >"$work/duende-probe.out" 2>&1
+  local ok=$?
+  rm -rf "$dir/packages"
+  return "$ok"
+}
 with_is=false
 if [ -n "${DUENDE_PACKAGES:-}" ]; then
-  dotnet pack "$here/src/RefToken.IdentityServer" -c Release -o "$packages" --nologo -v quiet
   with_is=true
+  echo "Duende IdentityServer from DUENDE_PACKAGES ($DUENDE_PACKAGES) and the configured package sources"
+elif duende_probe; then
+  with_is=true
+  echo "Duende IdentityServer 7.4.8 restores from the configured package sources"
+fi
+if [ "$with_is" = true ]; then
+  dotnet pack "$here/src/RefToken.IdentityServer" -c Release -o "$packages" --nologo -v quiet
 fi
 global="$(dotnet nuget locals global-packages --list | sed -E 's/^global-packages: *//')"
 run_tests packages "$here/tests/RefToken.PackageTests" -c Release \
@@ -186,11 +212,11 @@ else
 fi
 cat "$work/aspnet-sample.out" >>"$log" 2>/dev/null || true
 
-# 4. Duende IdentityServer in the test process: only with DUENDE_PACKAGES.
-if [ -n "${DUENDE_PACKAGES:-}" ]; then
+# 4. Duende IdentityServer in the test process: wherever its packages restore.
+if [ "$with_is" = true ]; then
   run_tests identityserver "$here/tests/RefToken.IdentityServer.Tests" -c Release || status=1
 else
-  echo "Duende IdentityServer integration tests not run: DUENDE_PACKAGES is not set (a folder of the Duende.IdentityServer 7.4.x packages from nuget.org; see bindings/dotnet/README.md)."
+  echo "Duende IdentityServer integration tests not run: Duende.IdentityServer 7.4.8 does not restore from the configured package sources and DUENDE_PACKAGES (a local folder of its packages) is not set; see bindings/dotnet/README.md."
 fi
 
 echo "dotnet: $passed passed, $failed failed, $skipped skipped"

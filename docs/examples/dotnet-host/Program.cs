@@ -1,5 +1,5 @@
-// An IdentityServer host whose reference-token handles, store keys, protected grants and
-// introspection responses come from libreftoken, through the RefToken.IdentityServer package.
+// An IdentityServer host whose reference-token handles, store keys and protected grants come
+// from libreftoken, through the RefToken.IdentityServer package.
 using System.IO;
 using Duende.IdentityServer.Models;
 using Microsoft.AspNetCore.Builder;
@@ -31,7 +31,8 @@ builder.Services.AddIdentityServer()
         AllowedScopes = { "api1.read" },
     }])
     // After AddIdentityServer(): replaces handle generation, the reference-token store's key
-    // hashing, the persisted-grant serializer and the introspection response generator.
+    // hashing and the persisted-grant serializer (introspection responses stay IdentityServer's
+    // unless options.NativeIntrospection is set: slower inside IdentityServer).
     .AddRefTokenNative(options =>
     {
         options.KeyRingDirectory = keys;

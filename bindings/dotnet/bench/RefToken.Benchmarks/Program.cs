@@ -88,7 +88,8 @@ public class IntrospectionBuilding
 {
     private static readonly JsonSerializerOptions EndpointJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
     private readonly IntrospectionResponseGenerator _stock = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance);
-    private readonly NativeIntrospectionResponseGenerator _native = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions()));
+    private readonly NativeIntrospectionResponseGenerator _native = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions { NativeIntrospection = true }));
+    private readonly NativeIntrospectionResponseGenerator _default = new(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions()));
     private readonly PersistentGrantSerializer _serializer = new();
     private readonly byte[] _buffer = new byte[4096];
     private IntrospectionRequestValidationResult _result = null!;
@@ -140,7 +141,7 @@ public class IntrospectionBuilding
         _now = DateTimeOffset.FromUnixTimeSeconds(t + 60);
 
         string expected = System.Text.Encoding.UTF8.GetString(Managed());
-        foreach (byte[] other in new[] { AddRefTokenNativeGenerator(), InteropBytes(), FromRowManaged(), Span(_buffer.AsSpan(0, InteropSpan())), Span(_buffer.AsSpan(0, FromRowNative())) })
+        foreach (byte[] other in new[] { AddRefTokenNativeGenerator(), AddRefTokenNativeDefault(), InteropBytes(), FromRowManaged(), Span(_buffer.AsSpan(0, InteropSpan())), Span(_buffer.AsSpan(0, FromRowNative())) })
         {
             if (System.Text.Encoding.UTF8.GetString(other) != expected)
             {
@@ -174,7 +175,10 @@ public class IntrospectionBuilding
     [Benchmark(Baseline = true, Description = "validated claims: IdentityServer IntrospectionResponseGenerator + endpoint JSON")]
     public byte[] Managed() => JsonSerializer.SerializeToUtf8Bytes(_stock.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
 
-    [Benchmark(Description = "validated claims: NativeIntrospectionResponseGenerator + endpoint JSON")]
+    [Benchmark(Description = "validated claims: AddRefTokenNative()'s generator by default (NativeIntrospection off) + endpoint JSON")]
+    public byte[] AddRefTokenNativeDefault() => JsonSerializer.SerializeToUtf8Bytes(_default.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
+
+    [Benchmark(Description = "validated claims: NativeIntrospectionResponseGenerator (NativeIntrospection on) + endpoint JSON")]
     public byte[] AddRefTokenNativeGenerator() => JsonSerializer.SerializeToUtf8Bytes(_native.ProcessAsync(_result).GetAwaiter().GetResult(), EndpointJson);
 
     [Benchmark(Description = "parsed grant: Grant.IntrospectUtf8 (new byte[])")]

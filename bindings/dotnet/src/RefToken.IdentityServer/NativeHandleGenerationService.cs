@@ -6,8 +6,11 @@ namespace RefToken.IdentityServer;
 /// <summary>
 /// <see cref="IHandleGenerationService"/> from libreftoken's CSPRNG: <c>length</c> random bytes as
 /// uppercase hex, as IdentityServer's <c>DefaultHandleGenerationService</c> (IdentityServer 7.x signature).
+/// Not sealed, with the same members as <c>DefaultHandleGenerationService</c>: a host's subclass of
+/// that class (re-implementing <see cref="IHandleGenerationService"/> and calling
+/// <c>base.GenerateAsync</c>) derives from this one unchanged.
 /// </summary>
-public sealed class NativeHandleGenerationService : IHandleGenerationService
+public class NativeHandleGenerationService : IHandleGenerationService
 {
     /// <summary>Creates the service and checks that the native library loads.</summary>
     public NativeHandleGenerationService() => RefTokenLibrary.EnsureLoaded();

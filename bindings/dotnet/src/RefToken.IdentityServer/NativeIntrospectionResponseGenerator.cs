@@ -29,34 +29,58 @@ public class NativeIntrospectionResponseGenerator : IntrospectionResponseGenerat
 
     private static readonly ConditionalWeakTable<object, IntrospectionCaller> Callers = new();
 
+    private static readonly Action<ILogger, string, Exception?> AnsweredNatively =
+        LoggerMessage.Define<string>(LogLevel.Debug, new EventId(7401, "RefTokenIntrospectionNative"),
+            "RefToken: introspection response for {Caller} built natively");
+
+    private static readonly Action<ILogger, string, string, Exception?> AnsweredByIdentityServer =
+        LoggerMessage.Define<string, string>(LogLevel.Debug, new EventId(7402, "RefTokenIntrospectionFallback"),
+            "RefToken: introspection response for {Caller} left to IdentityServer's generator ({Reason})");
+
     private readonly bool _enabled;
+    private readonly RefTokenIdentityServerMetrics _metrics;
 
     /// <summary>Creates the generator.</summary>
     /// <param name="events">The event service.</param>
     /// <param name="logger">The logger.</param>
-    /// <param name="options">RefToken's options.</param>
-    public NativeIntrospectionResponseGenerator(IEventService events, ILogger<IntrospectionResponseGenerator> logger, IOptions<RefTokenNativeOptions> options)
+    /// <param name="options">RefToken's options (<see cref="RefTokenNativeOptions.NativeIntrospection"/>).</param>
+    /// <param name="metrics">Where the native/fallback counts go (null: a meter of this class's own).</param>
+    public NativeIntrospectionResponseGenerator(IEventService events, ILogger<IntrospectionResponseGenerator> logger, IOptions<RefTokenNativeOptions> options, RefTokenIdentityServerMetrics? metrics = null)
         : base(events, logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         _enabled = options.Value.NativeIntrospection;
+        _metrics = metrics ?? RefTokenIdentityServerMetrics.Shared;
         RefTokenLibrary.EnsureLoaded();
     }
 
     /// <inheritdoc/>
-    public override async Task<Dictionary<string, object>> ProcessAsync(IntrospectionRequestValidationResult validationResult)
+    public override Task<Dictionary<string, object>> ProcessAsync(IntrospectionRequestValidationResult validationResult)
     {
         ArgumentNullException.ThrowIfNull(validationResult);
-        if (!_enabled || !validationResult.IsActive || !IsReferenceToken(validationResult))
+        string? reason = !_enabled ? RefTokenIdentityServerMetrics.ReasonDisabled
+            : !validationResult.IsActive ? RefTokenIdentityServerMetrics.ReasonInactive
+            : !IsReferenceToken(validationResult) ? RefTokenIdentityServerMetrics.ReasonNotReferenceToken
+            : null;
+        if (reason is not null)
         {
-            return await base.ProcessAsync(validationResult);
+            Fallback(validationResult, reason);
+            return base.ProcessAsync(validationResult);
         }
 
+        return ProcessNativeAsync(validationResult);
+    }
+
+    private async Task<Dictionary<string, object>> ProcessNativeAsync(IntrospectionRequestValidationResult validationResult)
+    {
         using var activity = Tracing.BasicActivitySource.StartActivity("NativeIntrospectionResponseGenerator.Process");
         Logger.LogTrace("Creating introspection response");
 
         if (validationResult.Api is not null && !await AreExpectedScopesPresentAsync(validationResult))
         {
+            // IdentityServer's answer, by IdentityServer's own check: counted as native (no fallback).
+            _metrics.Introspection(native: true, reason: null);
+            AnsweredNatively(Logger, CallerName(validationResult), null);
             return new Dictionary<string, object> { { "active", false } };
         }
 
@@ -65,15 +89,30 @@ public class NativeIntrospectionResponseGenerator : IntrospectionResponseGenerat
         {
             // Something the native library answers differently (or, like IdentityServer, refuses):
             // IdentityServer's own code decides.
+            Fallback(validationResult, RefTokenIdentityServerMetrics.ReasonUnsupported);
             return await base.ProcessAsync(validationResult);
         }
 
         Logger.LogDebug("Creating introspection response for active token.");
-        string callerName = validationResult.Api?.Name ?? validationResult.Client.ClientId;
+        string callerName = CallerName(validationResult);
         Telemetry.Metrics.Introspection(callerName, true);
         await Events.RaiseAsync(new TokenIntrospectionSuccessEvent(validationResult));
+        _metrics.Introspection(native: true, reason: null);
+        AnsweredNatively(Logger, callerName, null);
         return response;
     }
+
+    private void Fallback(IntrospectionRequestValidationResult result, string reason)
+    {
+        _metrics.Introspection(native: false, reason);
+        if (Logger.IsEnabled(LogLevel.Debug))
+        {
+            AnsweredByIdentityServer(Logger, CallerName(result), reason, null);
+        }
+    }
+
+    private static string CallerName(IntrospectionRequestValidationResult result) =>
+        result.Api?.Name ?? result.Client?.ClientId ?? string.Empty;
 
     /// <summary>
     /// Whether the validated claims are a reference token's as IdentityServer's token validator

@@ -7,22 +7,23 @@ namespace RefToken.IdentityServer;
 /// IdentityServer's persisted-grant serializer (container, JSON and <c>DataProtectData</c> exactly as
 /// <see cref="PersistentGrantSerializer"/>) with ASP.NET Core Data Protection done by the native key ring
 /// when one is configured in <see cref="RefTokenNativeOptions"/>, else by the host's own
-/// <see cref="IDataProtectionProvider"/>. Rows it writes are read by stock IdentityServer hosts sharing
-/// the key ring and application name, and the other way round.
+/// <see cref="IDataProtectionProvider"/>. Without either it behaves as <see cref="PersistentGrantSerializer"/>
+/// without a provider: it writes unprotected containers and refuses to read protected ones. Rows it
+/// writes are read by stock IdentityServer hosts sharing the key ring and application name, and the
+/// other way round.
 /// </summary>
 public sealed class NativePersistentGrantSerializer : IPersistentGrantSerializer
 {
     private readonly PersistentGrantSerializer _inner;
 
     /// <summary>Creates the serializer.</summary>
-    /// <param name="options">IdentityServer's persisted-grant options.</param>
-    /// <param name="keyRing">The native key ring, when configured.</param>
+    /// <param name="options">IdentityServer's persisted-grant options (null: as IdentityServer, nothing is protected).</param>
+    /// <param name="keyRing">The native key ring source; null or not configured: the host's Data Protection is used.</param>
     /// <param name="dataProtectionProvider">The host's Data Protection, used when no native key ring is configured.</param>
-    public NativePersistentGrantSerializer(PersistentGrantOptions options, NativeKeyRingSource keyRing, IDataProtectionProvider? dataProtectionProvider = null)
+    public NativePersistentGrantSerializer(PersistentGrantOptions? options = null, NativeKeyRingSource? keyRing = null, IDataProtectionProvider? dataProtectionProvider = null)
     {
-        System.ArgumentNullException.ThrowIfNull(keyRing);
-        UsesNativeKeyRing = keyRing.IsConfigured;
-        _inner = new PersistentGrantSerializer(options, UsesNativeKeyRing ? keyRing.CreateProvider() : dataProtectionProvider);
+        UsesNativeKeyRing = keyRing is { IsConfigured: true };
+        _inner = new PersistentGrantSerializer(options!, UsesNativeKeyRing ? keyRing!.CreateProvider() : dataProtectionProvider!);
     }
 
     /// <summary>Whether Data Protection goes through the native key ring.</summary>

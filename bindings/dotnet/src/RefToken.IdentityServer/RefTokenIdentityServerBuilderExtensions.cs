@@ -18,7 +18,9 @@ public static class RefTokenIdentityServerBuilderExtensions
     /// serializer and introspection response generator with libreftoken-backed ones
     /// (<see cref="NativeHandleGenerationService"/>, <see cref="NativeReferenceTokenStore"/>,
     /// <see cref="NativePersistentGrantSerializer"/>, <see cref="NativeIntrospectionResponseGenerator"/>).
-    /// Call it after <c>AddIdentityServer()</c>. Loads the native library now, so that a missing one
+    /// The generator answers with IdentityServer's own code unless
+    /// <see cref="RefTokenNativeOptions.NativeIntrospection"/> is set (inside IdentityServer the native
+    /// response is slower than IdentityServer's; see README.md). Call it after <c>AddIdentityServer()</c>. Loads the native library now, so that a missing one
     /// fails at start-up.
     /// </summary>
     /// <param name="builder">IdentityServer's builder.</param>
@@ -37,6 +39,7 @@ public static class RefTokenIdentityServerBuilderExtensions
         }
 
         builder.Services.TryAddSingleton<NativeKeyRingSource>();
+        builder.Services.TryAddSingleton<RefTokenIdentityServerMetrics>();
         builder.Services.Replace(ServiceDescriptor.Transient<IHandleGenerationService, NativeHandleGenerationService>());
         builder.Services.Replace(ServiceDescriptor.Transient<IReferenceTokenStore, NativeReferenceTokenStore>());
         builder.Services.Replace(ServiceDescriptor.Transient<IPersistentGrantSerializer, NativePersistentGrantSerializer>());

@@ -32,6 +32,12 @@ public sealed class RefTokenNativeOptions
     /// </summary>
     public TimeSpan KeyRingReloadInterval { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>Build introspection responses natively (default true); false keeps IdentityServer's generator.</summary>
-    public bool NativeIntrospection { get; set; } = true;
+    /// <summary>
+    /// Build introspection responses for reference tokens natively (default false: IdentityServer's
+    /// generator answers). Off by default because inside IdentityServer it is slower than IdentityServer's
+    /// own generator: IdentityServer hands the generator validated claims and wants a dictionary back, so
+    /// the native path rebuilds the token from the claims and turns its JSON back into a dictionary.
+    /// Turn it on for one implementation of the response rules shared with RefToken's other callers.
+    /// </summary>
+    public bool NativeIntrospection { get; set; }
 }

@@ -106,7 +106,7 @@ public class GeneratorTests
         Assert.Equal(expected, JsonSerializer.Serialize(native, EndpointJson));
 
         // And through ProcessAsync, with events and metrics.
-        var generator = new NativeIntrospectionResponseGenerator(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions()));
+        var generator = new NativeIntrospectionResponseGenerator(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions { NativeIntrospection = true }));
         Assert.Equal(expected, JsonSerializer.Serialize(await generator.ProcessAsync(result), EndpointJson));
     }
 
@@ -114,7 +114,7 @@ public class GeneratorTests
     public async Task OtherShapesAreLeftToIdentityServer()
     {
         var stock = new IntrospectionResponseGenerator(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance);
-        var native = new NativeIntrospectionResponseGenerator(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions()));
+        var native = new NativeIntrospectionResponseGenerator(new NoEvents(), NullLogger<IntrospectionResponseGenerator>.Instance, Microsoft.Extensions.Options.Options.Create(new RefTokenNativeOptions { NativeIntrospection = true }));
         var refresh = new IntrospectionRequestValidationResult
         {
             IsActive = true,

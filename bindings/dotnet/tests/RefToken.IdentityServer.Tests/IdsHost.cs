@@ -194,8 +194,9 @@ public sealed class IdsHost : IAsyncDisposable
                 {
                     o.KeyRingDirectory = d.KeyRingDirectory;
                     o.ApplicationName = Deployment.AppName;
+                    o.NativeIntrospection = true;
                 })
-                : ids.AddRefTokenNative();
+                : ids.AddRefTokenNative(o => o.NativeIntrospection = true);
             if (!ReferenceEquals(returned, ids))
             {
                 throw new InvalidOperationException("AddRefTokenNative must return its builder");

@@ -12,7 +12,7 @@ using Xunit;
 
 namespace RefToken.PackageTests;
 
-/// <summary>RefToken.IdentityServer as a consumer gets it (only with DUENDE_PACKAGES).</summary>
+/// <summary>RefToken.IdentityServer as a consumer gets it (only where Duende IdentityServer restores).</summary>
 public class IdentityServerPackageTests
 {
     private static string Metadata(string key) =>
