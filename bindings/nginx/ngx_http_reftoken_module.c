@@ -536,13 +536,35 @@ static int rt_has_scope(const rt_result_t *res, const ngx_str_t *want) {
     return 0;
 }
 
+/* During an outage every request fails the same way: a worker logs the first failure, then
+ * at most one line per RT_OUTAGE_LOG_MS with how many it left out, so that a busy gateway
+ * does not fill its disk with one message. Only the event loop's thread calls it. */
+#define RT_OUTAGE_LOG_MS 1000
+static void rt_log_outage(ngx_http_request_t *r, const char *why) {
+    static ngx_msec_t last;
+    static ngx_uint_t logged, suppressed;
+    if (logged && ngx_current_msec - last < RT_OUTAGE_LOG_MS) {
+        suppressed++;
+        return;
+    }
+    /* The error text comes from the store and the library; neither includes the token, and
+     * the connection string is never logged. */
+    if (suppressed) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "reftoken: store unavailable: %s (and %ui more since the last line)", why, suppressed);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "reftoken: store unavailable: %s", why);
+    }
+    last = ngx_current_msec;
+    logged = 1;
+    suppressed = 0;
+}
+
 /* The phase result for a finished validation. */
 static ngx_int_t rt_answer(ngx_http_request_t *r, rt_loc_conf_t *lcf, rt_result_t *res) {
     ngx_uint_t i;
     if (res->st == REFTOKEN_IO_ERROR || res->deferred) {
-        /* The error text comes from the store and the library; neither includes the token,
-         * and the connection string is never logged. */
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0, "reftoken: store unavailable: %s", res->err);
+        rt_log_outage(r, res->err);
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
     if (res->st == REFTOKEN_MALFORMED_INPUT) {

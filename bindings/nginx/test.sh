@@ -392,6 +392,16 @@ store_down_pg() {
   expect "store down" 503
   req /api/x "Bearer $tok_down"
   expect "store still down" 503
+  # The outage is logged once per worker and then at most once a second, not per request.
+  local before after t0 secs n
+  before="$(grep -c "store unavailable" "$dir/logs/error.log")"
+  t0="$(date +%s%N)"
+  for n in $(seq 60); do req /api/x "Bearer $tok_down"; [ "$STATUS" = 503 ] || break; done
+  secs=$(( ($(date +%s%N) - t0) / 1000000000 + 1 ))
+  after="$(grep -c "store unavailable" "$dir/logs/error.log")"
+  if [ "$n" = 60 ] && [ $((after - before)) -le $((4 * (secs + 1))) ]; then ok; else
+    bad "$CTX 60 requests in an outage wrote $((after - before)) log lines in ${secs}s (at most $((4 * (secs + 1))))"
+  fi
   "$root/scripts/test-servers.sh" start-postgres >/dev/null 2>&1 || { bad "$CTX cannot start PostgreSQL"; return; }
   local i
   for i in $(seq 30); do

@@ -440,6 +440,24 @@ local function has_scope(list, want)
     return false
 end
 
+-- During an outage every request fails the same way: a worker logs the first failure, then at
+-- most one line per second with how many it left out (as the nginx module does).
+local outage = { logged = false, last = 0, suppressed = 0 }
+local function log_outage(detail)
+    local now = ngx.now()
+    if outage.logged and now - outage.last < 1 then
+        outage.suppressed = outage.suppressed + 1
+        return
+    end
+    if outage.suppressed > 0 then
+        ngx.log(ngx.ERR, "reftoken: store unavailable: ", detail or "", " (and ", outage.suppressed,
+            " more since the last line)")
+    else
+        ngx.log(ngx.ERR, "reftoken: store unavailable: ", detail or "")
+    end
+    outage.logged, outage.last, outage.suppressed = true, now, 0
+end
+
 -- access(opts): the access-phase check, answering as RFC 6750 says (401, 400, 403, 503) and
 -- setting $reftoken_subject, $reftoken_client_id, $reftoken_scope, $reftoken_expires,
 -- $reftoken_introspection and $reftoken_jwt where the configuration declares them (`set`).
@@ -463,8 +481,12 @@ function _M.access(self, opts)
     end
     local res, kind, detail = self:validate(token, opts)
     if not res then
-        ngx.log(ngx.ERR, "reftoken: ", kind == "store" and "store unavailable: " or "validation failed: ", detail or "")
-        return ngx.exit(kind == "store" and 503 or 500)
+        if kind == "store" then
+            log_outage(detail)
+            return ngx.exit(503)
+        end
+        ngx.log(ngx.ERR, "reftoken: validation failed: ", detail or "")
+        return ngx.exit(500)
     end
     if not res.active then
         return challenge(401, realm, "invalid_token", INACTIVE[res.reason] or "The access token is not active")
