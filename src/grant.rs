@@ -32,10 +32,7 @@ pub struct Claim {
 /// A claim's text is the user's data: it is wiped when the claim is dropped.
 impl Drop for Claim {
     fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.claim_type.zeroize();
-        self.value.zeroize();
-        self.value_type.zeroize();
+        self.wipe();
     }
 }
 
@@ -753,5 +750,54 @@ impl RefreshToken {
     /// IdentityServer's rule: expired when `now > CreationTime + Lifetime`.
     pub fn is_expired(&self, now: Instant) -> bool {
         now > self.creation_time.add_seconds(self.lifetime.into())
+    }
+}
+
+/// Wiping and memory accounting: the rules for the user's data a token holds, used by every
+/// caller that keeps a token's buffers for reuse.
+impl Claim {
+    /// Overwrites the claim's text with zeros and empties it, keeping the buffers.
+    pub fn wipe(&mut self) {
+        use zeroize::Zeroize;
+        self.claim_type.zeroize();
+        self.value.zeroize();
+        if let Some(vt) = &mut self.value_type {
+            vt.zeroize();
+        }
+    }
+}
+
+impl Token {
+    /// Wipes every claim's text (see [`Claim::wipe`]), keeping the claims' buffers for reuse.
+    pub fn wipe_claims(&mut self) {
+        self.claims.iter_mut().for_each(Claim::wipe);
+    }
+
+    /// The heap the token holds on to: its strings' and vectors' capacities, in bytes.
+    pub fn retained_bytes(&self) -> usize {
+        let text = |s: &String| s.capacity();
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, text);
+        let claims: usize = self
+            .claims
+            .iter()
+            .map(|c| text(&c.claim_type) + text(&c.value) + opt(&c.value_type))
+            .sum();
+        let lists: usize = [&self.audiences, &self.allowed_signing_algorithms]
+            .iter()
+            .map(|l| l.iter().map(text).sum::<usize>() + l.capacity() * size_of::<String>())
+            .sum();
+        claims
+            + self.claims.capacity() * size_of::<Claim>()
+            + lists
+            + [
+                &self.confirmation,
+                &self.issuer,
+                &self.token_type,
+                &self.client_id,
+                &self.description,
+            ]
+            .into_iter()
+            .map(opt)
+            .sum::<usize>()
     }
 }

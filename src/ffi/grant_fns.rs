@@ -332,10 +332,14 @@ pub unsafe extern "C" fn reftoken_grant_free(grant: *mut reftoken_grant) {
     })
 }
 
-fn token_mut<'a>(grant: *mut reftoken_grant) -> Option<&'a mut Token> {
-    // SAFETY: the caller passes NULL or a live grant it owns exclusively for this call.
-    // A token shared with a validator's cache is copied first, so the cache never changes.
-    unsafe { grant.cast::<Arc<Token>>().as_mut() }.map(Arc::make_mut)
+/// The grant's token for changing it; a token shared with a validator's cache is copied
+/// first, so the cache never changes.
+///
+/// # Safety
+/// As [`Opaque::borrow_c_mut`]: NULL or a live grant the caller owns exclusively for the call.
+unsafe fn token_mut<'a>(grant: *mut reftoken_grant) -> Option<&'a mut Token> {
+    // SAFETY: forwarded contract.
+    unsafe { <Arc<Token>>::borrow_c_mut(grant) }.map(Arc::make_mut)
 }
 
 /// Appends a claim. `value_type` is a `ClaimValueTypes` URI such as
@@ -360,7 +364,8 @@ pub unsafe extern "C" fn reftoken_grant_add_claim(
         let t = try_str!(claim_type, claim_type_len);
         let v = try_str!(value, value_len);
         let vt = try_str!(value_type, value_type_len);
-        let token = token_mut(grant).expect("checked non-null");
+        // SAFETY: checked non-null; the caller owns the grant for the call.
+        let token = unsafe { token_mut(grant) }.expect("checked non-null");
         try_core!(Error::check_len(
             "claim count",
             token.claims.len() + 1,
@@ -382,7 +387,8 @@ pub unsafe extern "C" fn reftoken_grant_add_audience(
     ffi_boundary("reftoken_grant_add_audience", || {
         check_null!(grant);
         let a = try_str!(audience, audience_len);
-        token_mut(grant)
+        // SAFETY: the caller owns the grant for the call.
+        unsafe { token_mut(grant) }
             .expect("checked non-null")
             .audiences
             .push(a.to_owned());
@@ -405,7 +411,8 @@ pub unsafe extern "C" fn reftoken_grant_set_confirmation(
         if !c.is_empty() && !json::validate(c) {
             return fail(Error::malformed("confirmation", "not a JSON value"));
         }
-        token_mut(grant).expect("checked non-null").confirmation =
+        // SAFETY: checked non-null; the caller owns the grant for the call.
+        unsafe { token_mut(grant) }.expect("checked non-null").confirmation =
             (!c.is_empty()).then(|| c.to_owned());
         REFTOKEN_OK
     })
@@ -422,7 +429,8 @@ pub unsafe extern "C" fn reftoken_grant_set_description(
     ffi_boundary("reftoken_grant_set_description", || {
         check_null!(grant);
         let d = try_str!(description, description_len);
-        token_mut(grant).expect("checked non-null").description =
+        // SAFETY: checked non-null; the caller owns the grant for the call.
+        unsafe { token_mut(grant) }.expect("checked non-null").description =
             (!d.is_empty()).then(|| d.to_owned());
         REFTOKEN_OK
     })
@@ -770,59 +778,24 @@ pub unsafe extern "C" fn reftoken_introspect_data(
 /// options callback) gets a token of its own.
 fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
     use std::cell::RefCell;
-    use zeroize::Zeroize;
     thread_local!(static TOKEN: RefCell<Token> = RefCell::new(Token::default()));
     // A token grown past this by an unusually large row is not kept.
     const KEEP_BYTES: usize = 64 * 1024;
     let run = |token: &mut Token| {
         let r = f(token);
-        for c in &mut token.claims {
-            c.claim_type.zeroize();
-            c.value.zeroize();
-            if let Some(vt) = &mut c.value_type {
-                vt.zeroize();
-            }
-        }
+        token.wipe_claims();
         r
     };
     TOKEN.with(|cell| match cell.try_borrow_mut() {
         Ok(mut token) => {
             let r = run(&mut token);
-            if retained_bytes(&token) > KEEP_BYTES {
+            if token.retained_bytes() > KEEP_BYTES {
                 *token = Token::default();
             }
             r
         }
         Err(_) => run(&mut Token::default()),
     })
-}
-
-/// The heap a token holds on to: its strings' and vectors' capacities.
-fn retained_bytes(token: &Token) -> usize {
-    let text = |s: &String| s.capacity();
-    let opt = |s: &Option<String>| s.as_ref().map_or(0, text);
-    let claims: usize = token
-        .claims
-        .iter()
-        .map(|c| text(&c.claim_type) + text(&c.value) + opt(&c.value_type))
-        .sum();
-    let lists: usize = [&token.audiences, &token.allowed_signing_algorithms]
-        .iter()
-        .map(|l| l.iter().map(text).sum::<usize>() + l.capacity() * size_of::<String>())
-        .sum();
-    claims
-        + token.claims.capacity() * size_of::<Claim>()
-        + lists
-        + [
-            &token.confirmation,
-            &token.issuer,
-            &token.token_type,
-            &token.client_id,
-            &token.description,
-        ]
-        .into_iter()
-        .map(opt)
-        .sum::<usize>()
 }
 
 /// Decides whether the token is active for `caller` at `now` (Unix seconds) without

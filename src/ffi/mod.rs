@@ -463,6 +463,17 @@ pub(crate) trait Opaque: Sized {
         unsafe { p.cast::<Self>().as_ref() }
     }
 
+    /// The one mutable borrow of an opaque handle.
+    ///
+    /// # Safety
+    /// As [`Opaque::borrow_c`], and the caller holds the object exclusively for `'a` (the C
+    /// contract of the functions that change an object: not used from another thread during
+    /// the call).
+    unsafe fn borrow_c_mut<'a>(p: *mut Self::C) -> Option<&'a mut Self> {
+        // SAFETY: per the contract, a non-null `p` is a live `Box<Self>` borrowed by no one else.
+        unsafe { p.cast::<Self>().as_mut() }
+    }
+
     /// # Safety
     /// As [`Opaque::borrow_c`]; `p` must not be used afterwards.
     unsafe fn free(p: *mut Self::C) {
