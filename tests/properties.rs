@@ -183,6 +183,7 @@ proptest! {
         match introspection::respond(&t, &caller, now, &Options::default()) {
             Ok(body) => {
                 let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let verdict = verdict.unwrap();
                 if verdict.active() {
                     prop_assert!(body.contains("\"active\":true,\"scope\":"));
                     prop_assert_eq!(v["exp"].as_i64(), Some(verdict.expiration));
