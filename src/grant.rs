@@ -456,8 +456,7 @@ impl Token {
     /// .NET throws (past 9999-12-31 or before year 1): IdentityServer can neither store nor
     /// validate such a token.
     pub fn checked_expiration(&self) -> Option<Instant> {
-        self.creation_time
-            .checked_add_seconds(self.lifetime.into())
+        self.creation_time.checked_add_seconds(self.lifetime.into())
     }
 
     /// IdentityServer's rule: expired when `now > CreationTime + Lifetime` (no clock skew).
@@ -549,8 +548,7 @@ pub fn open_data(data: &str) -> Result<DataPayload, Error> {
         }
     }
     expect_object("Data column", data)?;
-    let c: Container =
-        from_json_last_wins(data).map_err(|e| Error::malformed("Data column", e))?;
+    let c: Container = from_json_last_wins(data).map_err(|e| Error::malformed("Data column", e))?;
     match c.version {
         0 => Ok(DataPayload::Plain(data.to_owned())),
         1 => {
@@ -838,8 +836,8 @@ impl RefreshToken {
     pub fn from_json(text: &str) -> Result<RefreshToken, Error> {
         Error::check_len("refresh token JSON", text.len(), limits::MAX_DATA_LEN)?;
         expect_object("refresh token JSON", text)?;
-        let j: RefreshTokenJson = from_json_last_wins(text)
-            .map_err(|e| Error::malformed("refresh token JSON", e))?;
+        let j: RefreshTokenJson =
+            from_json_last_wins(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
         let legacy = j.access_token.as_ref();
         let subject_id = j
             .subject
@@ -878,7 +876,6 @@ impl RefreshToken {
 
     /// As [`Token::checked_expiration`].
     pub fn checked_expiration(&self) -> Option<Instant> {
-        self.creation_time
-            .checked_add_seconds(self.lifetime.into())
+        self.creation_time.checked_add_seconds(self.lifetime.into())
     }
 }

@@ -395,7 +395,10 @@ mod tests {
     fn dotnet_range() {
         assert_eq!(parse("9999-12-31T23:59:59.9999999Z").unwrap(), DOTNET_MAX);
         assert_eq!(DOTNET_MAX.checked_add_seconds(0), Some(DOTNET_MAX));
-        assert_eq!(DOTNET_MAX.add_seconds(-1).checked_add_seconds(1), Some(DOTNET_MAX));
+        assert_eq!(
+            DOTNET_MAX.add_seconds(-1).checked_add_seconds(1),
+            Some(DOTNET_MAX)
+        );
         assert_eq!(DOTNET_MAX.checked_add_seconds(1), None);
         assert_eq!(DOTNET_MIN.checked_add_seconds(-1), None);
         assert_eq!(Instant(DOTNET_MIN.0 - 1).checked_add_seconds(1), None);

@@ -337,9 +337,7 @@ pub fn respond_refresh(
             "CreationTime + Lifetime is outside .NET's DateTime range (IdentityServer fails on it)",
         ));
     };
-    if now > expiration
-        || rt.client_id.as_deref() != Some(client_id)
-        || rt.consumed_time.is_some()
+    if now > expiration || rt.client_id.as_deref() != Some(client_id) || rt.consumed_time.is_some()
     {
         return Ok(None);
     }
@@ -874,7 +872,9 @@ mod tests {
         let opts = Options::default();
         assert!(evaluate(&t, &api, exp, &opts).unwrap().active());
         assert_eq!(
-            evaluate(&t, &api, Instant(exp.0 + 1), &opts).unwrap().status,
+            evaluate(&t, &api, Instant(exp.0 + 1), &opts)
+                .unwrap()
+                .status,
             Err(Inactive::Expired)
         );
         let none = Caller::Api {
@@ -886,7 +886,9 @@ mod tests {
             Err(Inactive::NoMatchingScope)
         );
         assert_eq!(
-            evaluate(&t, &Caller::Client { id: "c2" }, exp, &opts).unwrap().status,
+            evaluate(&t, &Caller::Client { id: "c2" }, exp, &opts)
+                .unwrap()
+                .status,
             Err(Inactive::OtherClient)
         );
         let disabled = |_: &str| false;

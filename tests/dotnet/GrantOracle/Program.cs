@@ -6,9 +6,9 @@
 //               CreationTime is read; "ticks" is the instant IdentityServer takes from it
 //               (new DateTimeOffset(value).UtcTicks) as 100 ns ticks since 1970, or
 //               "parsed": false
-//   claim       {"value", "value_type"}: the value typed as IdentityServer's
-//               ClaimsExtensions.GetValue does (int/long/double/bool.TryParse, JSON), written
-//               by JsonSerializer: "json", or "fails" with the exception when writing throws
+//   expiration  {"creation", "lifetime"}: whether DateTime.AddSeconds throws on the Unix
+//               seconds `creation` plus `lifetime`, as IdentityServer's store computes a new
+//               token's Expiration: "throws"
 //   introspect  {"payload", "now", "api_scopes"}: the steps IdentityServer 7.4's introspection
 //               takes for a reference token whose row holds `payload` (every client enabled,
 //               every user active, an API caller owning `api_scopes`): "outcome" is
@@ -76,7 +76,7 @@ internal static class Program
     private static JsonObject Run(JsonObject op) => Str(op, "op") switch
     {
         "date" => Date(Str(op, "json")),
-        "claim" => TypedClaim(Str(op, "value"), Str(op, "value_type")),
+        "expiration" => Expiration(op["creation"]!.GetValue<long>(), op["lifetime"]!.GetValue<int>()),
         "introspect" => Introspect(
             Str(op, "payload"),
             op["now"]!.GetValue<long>(),
@@ -104,16 +104,17 @@ internal static class Program
         };
     }
 
-    private static JsonObject TypedClaim(string value, string valueType)
+    private static JsonObject Expiration(long creation, int lifetime)
     {
-        var typed = GetValue(new Claim("c", value, valueType));
+        var created = DateTime.UnixEpoch.AddSeconds(creation);
         try
         {
-            return new JsonObject { ["ok"] = true, ["json"] = JsonSerializer.Serialize(typed, ResponseOptions) };
+            _ = created.AddSeconds(lifetime);
+            return new JsonObject { ["ok"] = true, ["throws"] = false };
         }
-        catch (ArgumentException e)
+        catch (ArgumentOutOfRangeException)
         {
-            return new JsonObject { ["ok"] = true, ["fails"] = Describe(e) };
+            return new JsonObject { ["ok"] = true, ["throws"] = true };
         }
     }
 
