@@ -1033,7 +1033,8 @@ reftoken_status reftoken_grant_parse_token_json(const char *json_text,
  * IdentityServer's own tokens also carry a `client_id` claim and one `scope` claim per scope.
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
- * `REFTOKEN_INVALID_ARGUMENT` (negative lifetime, or a time outside years 1 to 9999).
+ * `REFTOKEN_INVALID_ARGUMENT` (negative lifetime, or a creation time or expiration
+ * (`creation_time + lifetime`) outside years 1 to 9999, which IdentityServer cannot store).
  */
 reftoken_status reftoken_grant_new(const char *client_id,
                                    size_t client_id_len,
@@ -1147,8 +1148,10 @@ reftoken_status reftoken_grant_data(const struct reftoken_grant *grant,
  *
  * Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (caller
  * strings); `REFTOKEN_INVALID_ARGUMENT` (caller kind or IdentityServer version);
- * `REFTOKEN_MALFORMED_INPUT` (a claim named `active`, which IdentityServer cannot answer
- * either); `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
+ * `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot answer for either, its endpoint
+ * failing with 500: a claim named `active`, a non-finite `double` claim, an expiration past
+ * 9999-12-31, no `Issuer`, a null `Audiences` or `Claims`; see `reftoken_evaluate`);
+ * `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
  */
 reftoken_status reftoken_introspect(const struct reftoken_grant *grant,
                                     const struct reftoken_caller *caller,
@@ -1180,7 +1183,10 @@ reftoken_status reftoken_introspect_data(const char *data,
  * building JSON, and fills `*out`. `options` may be NULL.
  *
  * Returns `REFTOKEN_OK` (whether active or not: see `out->active`);
- * `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`.
+ * `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`;
+ * `REFTOKEN_MALFORMED_INPUT` where IdentityServer's validator fails on the token (a 500):
+ * `CreationTime + Lifetime` past 9999-12-31, or, for a token otherwise valid, no `Issuer`
+ * or a null `Audiences` or `Claims` (or a null item in them).
  */
 reftoken_status reftoken_evaluate(const struct reftoken_grant *grant,
                                   const struct reftoken_caller *caller,
@@ -1529,7 +1535,9 @@ reftoken_status reftoken_validator_introspect(const struct reftoken_validator *v
  * and `client_id` are left empty.
  *
  * Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
- * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
+ * `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token
+ * IdentityServer's validator fails on, as for `reftoken_evaluate`); or the lookup
+ * callback's status.
  */
 reftoken_status reftoken_validator_validate(const struct reftoken_validator *validator,
                                             const char *handle,

@@ -75,51 +75,125 @@ impl Claim {
 pub const ACCESS_TOKEN_TYPE_REFERENCE: i32 = 1;
 
 /// IdentityServer's `Token` model as it is persisted for a reference token.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// Allowed signing algorithms (`[]` when none).
-    #[serde(
-        rename = "AllowedSigningAlgorithms",
-        default,
-        deserialize_with = "null_as_empty"
-    )]
     pub allowed_signing_algorithms: Vec<String>,
     /// The `cnf` value as JSON text, if the token is sender-constrained.
-    #[serde(rename = "Confirmation", default)]
     pub confirmation: Option<String>,
     /// The audiences (`aud`).
-    #[serde(rename = "Audiences", default, deserialize_with = "null_as_empty")]
     pub audiences: Vec<String>,
-    /// The issuer (`iss`).
-    #[serde(rename = "Issuer", default)]
+    /// The issuer (`iss`). IdentityServer cannot answer for a token without one (its
+    /// validator builds an `iss` claim from it, which throws on null).
     pub issuer: Option<String>,
     /// When the token was created.
-    #[serde(rename = "CreationTime", default, deserialize_with = "de_instant")]
     pub creation_time: Instant,
     /// Lifetime in seconds.
-    #[serde(rename = "Lifetime", default)]
     pub lifetime: i32,
     /// The token type, `access_token` for access tokens.
-    #[serde(rename = "Type", default)]
     pub token_type: Option<String>,
     /// The client the token was issued to.
-    #[serde(rename = "ClientId", default)]
     pub client_id: Option<String>,
     /// `AccessTokenType`: 0 for JWT, 1 for reference.
-    #[serde(rename = "AccessTokenType", default)]
     pub access_token_type: i32,
     /// A free-form description.
-    #[serde(rename = "Description", default)]
     pub description: Option<String>,
     /// Whether a `jti` is included.
-    #[serde(rename = "IncludeJwtId", default)]
     pub include_jwt_id: bool,
     /// The token's claims in stored order.
-    #[serde(rename = "Claims", default, deserialize_with = "null_as_empty")]
     pub claims: Vec<Claim>,
     /// The model version (5 for current IdentityServer).
-    #[serde(rename = "Version", default = "default_version")]
     pub version: i32,
+    /// The member the stored JSON holds as `null` where IdentityServer's validator reads
+    /// through it (`Audiences`, `Claims`, or one of their items; the lists above are empty or
+    /// without it): IdentityServer fails on such a token (a 500) once it has found it valid,
+    /// and so does introspection here. `None` for every token IdentityServer writes.
+    pub null_member: Option<&'static str>,
+}
+
+/// The `Token` JSON as System.Text.Json reads it into IdentityServer's model: a member left
+/// out keeps the model's initial value, and `null` is kept where the model allows it.
+#[derive(Deserialize)]
+struct TokenJson {
+    #[serde(rename = "AllowedSigningAlgorithms", default)]
+    allowed_signing_algorithms: Option<Vec<Option<String>>>,
+    #[serde(rename = "Confirmation", default)]
+    confirmation: Option<String>,
+    #[serde(rename = "Audiences", default = "empty_list")]
+    audiences: Option<Vec<Option<String>>>,
+    #[serde(rename = "Issuer", default)]
+    issuer: Option<String>,
+    /// A `DateTime` left out is `DateTime.MinValue`.
+    #[serde(
+        rename = "CreationTime",
+        default = "dotnet_min",
+        deserialize_with = "de_instant"
+    )]
+    creation_time: Instant,
+    #[serde(rename = "Lifetime", default)]
+    lifetime: i32,
+    #[serde(rename = "Type", default)]
+    token_type: Option<String>,
+    #[serde(rename = "ClientId", default)]
+    client_id: Option<String>,
+    #[serde(rename = "AccessTokenType", default)]
+    access_token_type: i32,
+    #[serde(rename = "Description", default)]
+    description: Option<String>,
+    #[serde(rename = "IncludeJwtId", default)]
+    include_jwt_id: bool,
+    #[serde(rename = "Claims", default = "empty_list")]
+    claims: Option<Vec<Option<Claim>>>,
+    #[serde(rename = "Version", default = "default_version")]
+    version: i32,
+}
+
+fn empty_list<T>() -> Option<Vec<T>> {
+    Some(Vec::new())
+}
+
+fn dotnet_min() -> Instant {
+    instant::DOTNET_MIN
+}
+
+/// Read through [`TokenJson`].
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        TokenJson::deserialize(d).map(Token::from)
+    }
+}
+
+impl From<TokenJson> for Token {
+    fn from(j: TokenJson) -> Token {
+        // Which null IdentityServer's validator would read through first.
+        let null_member = match (&j.audiences, &j.claims) {
+            (None, _) => Some("Audiences"),
+            (Some(a), _) if a.iter().any(Option::is_none) => Some("an item of Audiences"),
+            (_, None) => Some("Claims"),
+            (_, Some(c)) if c.iter().any(Option::is_none) => Some("an item of Claims"),
+            _ => None,
+        };
+        let items = |list: Option<Vec<Option<String>>>| -> Vec<String> {
+            list.unwrap_or_default().into_iter().flatten().collect()
+        };
+        Token {
+            // Never read by introspection: nulls in it are dropped.
+            allowed_signing_algorithms: items(j.allowed_signing_algorithms),
+            confirmation: j.confirmation,
+            audiences: items(j.audiences),
+            issuer: j.issuer,
+            creation_time: j.creation_time,
+            lifetime: j.lifetime,
+            token_type: j.token_type,
+            client_id: j.client_id,
+            access_token_type: j.access_token_type,
+            description: j.description,
+            include_jwt_id: j.include_jwt_id,
+            claims: j.claims.unwrap_or_default().into_iter().flatten().collect(),
+            version: j.version,
+            null_member,
+        }
+    }
 }
 
 fn default_version() -> i32 {
@@ -139,6 +213,33 @@ fn de_instant<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Instant, D::Erro
     instant::parse(&s).map_err(serde::de::Error::custom)
 }
 
+/// Parses `text` as System.Text.Json reads a model: as serde does, except that a member given
+/// twice takes its last value where serde refuses it. Text serde refuses is read again
+/// through maps (which keep the last value of each member); their strings, the grant's data,
+/// are wiped afterwards.
+fn from_json_last_wins<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    let first = match serde_json::from_str(text) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Err(first);
+    };
+    let read = T::deserialize(&value);
+    wipe(&mut value);
+    read
+}
+
+fn wipe(v: &mut serde_json::Value) {
+    use zeroize::Zeroize;
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(wipe),
+        serde_json::Value::Object(m) => m.values_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
 impl Default for Token {
     fn default() -> Self {
         Token {
@@ -155,6 +256,7 @@ impl Default for Token {
             include_jwt_id: false,
             claims: Vec::new(),
             version: default_version(),
+            null_member: None,
         }
     }
 }
@@ -168,7 +270,7 @@ impl Token {
             Some(token) => token,
             None => {
                 expect_object("token JSON", text)?;
-                serde_json::from_str(text).map_err(|e| Error::malformed("token JSON", e))?
+                from_json_last_wins(text).map_err(|e| Error::malformed("token JSON", e))?
             }
         };
         Error::check_len("claim count", token.claims.len(), limits::MAX_CLAIMS)?;
@@ -195,6 +297,7 @@ impl Token {
             }
             Some(())
         };
+        self.null_member = None;
         r.expect("{")?;
         r.key(json::member!("AllowedSigningAlgorithms"))?;
         r.string_array_into(&mut self.allowed_signing_algorithms)?;
@@ -346,6 +449,13 @@ impl Token {
         self.creation_time.add_seconds(self.lifetime.into())
     }
 
+    /// `CreationTime.AddSeconds(Lifetime)` as IdentityServer computes it, or `None` where
+    /// .NET throws (past 9999-12-31 or before year 1): IdentityServer can neither store nor
+    /// validate such a token.
+    pub fn checked_expiration(&self) -> Option<Instant> {
+        self.creation_time.checked_add_seconds(self.lifetime.into())
+    }
+
     /// IdentityServer's rule: expired when `now > CreationTime + Lifetime` (no clock skew).
     pub fn is_expired(&self, now: Instant) -> bool {
         now > self.expiration()
@@ -435,8 +545,7 @@ pub fn open_data(data: &str) -> Result<DataPayload, Error> {
         }
     }
     expect_object("Data column", data)?;
-    let c: Container =
-        serde_json::from_str(data).map_err(|e| Error::malformed("Data column", e))?;
+    let c: Container = from_json_last_wins(data).map_err(|e| Error::malformed("Data column", e))?;
     match c.version {
         0 => Ok(DataPayload::Plain(data.to_owned())),
         1 => {
@@ -530,6 +639,12 @@ pub struct PersistedGrant {
     pub data: String,
 }
 
+/// The refusal of a token whose `CreationTime + Lifetime` .NET cannot represent.
+pub(crate) const EXPIRATION_OUT_OF_RANGE: Error = Error::InvalidArgument(
+    "CreationTime + Lifetime is outside .NET's DateTime range (years 1 to 9999), where \
+     IdentityServer fails",
+);
+
 /// Builds the row IdentityServer's `DefaultReferenceTokenStore` writes for `token` under
 /// `handle`, with `data` the already-sealed `Data` column (see [`seal_data`]).
 pub fn reference_token_row(
@@ -557,7 +672,7 @@ pub fn reference_token_row(
         client_id: token.client_id.clone(),
         description: token.description.clone(),
         creation_time: token.creation_time,
-        expiration: token.expiration(),
+        expiration: token.checked_expiration().ok_or(EXPIRATION_OUT_OF_RANGE)?,
         data,
     })
 }
@@ -656,7 +771,11 @@ struct Subject {
 
 #[derive(Deserialize)]
 struct RefreshTokenJson {
-    #[serde(rename = "CreationTime", default, deserialize_with = "de_instant")]
+    #[serde(
+        rename = "CreationTime",
+        default = "dotnet_min",
+        deserialize_with = "de_instant"
+    )]
     creation_time: Instant,
     #[serde(rename = "Lifetime", default)]
     lifetime: i32,
@@ -715,7 +834,7 @@ impl RefreshToken {
         Error::check_len("refresh token JSON", text.len(), limits::MAX_DATA_LEN)?;
         expect_object("refresh token JSON", text)?;
         let j: RefreshTokenJson =
-            serde_json::from_str(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
+            from_json_last_wins(text).map_err(|e| Error::malformed("refresh token JSON", e))?;
         let legacy = j.access_token.as_ref();
         let subject_id = j
             .subject
@@ -750,6 +869,11 @@ impl RefreshToken {
     /// IdentityServer's rule: expired when `now > CreationTime + Lifetime`.
     pub fn is_expired(&self, now: Instant) -> bool {
         now > self.creation_time.add_seconds(self.lifetime.into())
+    }
+
+    /// As [`Token::checked_expiration`].
+    pub fn checked_expiration(&self) -> Option<Instant> {
+        self.creation_time.checked_add_seconds(self.lifetime.into())
     }
 }
 

@@ -10,6 +10,13 @@ pub const TICKS_PER_SECOND: i64 = 10_000_000;
 /// an introspection `now`) must lie in it.
 pub const DOTNET_UNIX_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
+/// .NET's `DateTime.MinValue`, 0001-01-01T00:00:00Z: also what a `DateTime` that is not in
+/// the JSON is.
+pub const DOTNET_MIN: Instant = Instant(-62_135_596_800 * TICKS_PER_SECOND);
+
+/// .NET's `DateTime.MaxValue`, 9999-12-31T23:59:59.9999999Z.
+pub const DOTNET_MAX: Instant = Instant(253_402_300_799 * TICKS_PER_SECOND + TICKS_PER_SECOND - 1);
+
 /// An instant in UTC, as 100 ns ticks since 1970-01-01T00:00:00Z (negative before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Instant(pub i64);
@@ -26,7 +33,16 @@ impl Instant {
         self.0.div_euclid(TICKS_PER_SECOND)
     }
 
-    /// This instant plus `secs` seconds.
+    /// `DateTime.AddSeconds`: this instant plus `secs` seconds, or `None` where .NET throws
+    /// (either instant outside [`DOTNET_MIN`]..=[`DOTNET_MAX`]).
+    pub fn checked_add_seconds(self, secs: i64) -> Option<Self> {
+        let range = DOTNET_MIN..=DOTNET_MAX;
+        let sum = Instant(self.0.checked_add(secs.checked_mul(TICKS_PER_SECOND)?)?);
+        (range.contains(&self) && range.contains(&sum)).then_some(sum)
+    }
+
+    /// This instant plus `secs` seconds (saturating; see [`Instant::checked_add_seconds`]
+    /// for .NET's range).
     pub fn add_seconds(self, secs: i64) -> Self {
         Instant(self.0.saturating_add(secs.saturating_mul(TICKS_PER_SECOND)))
     }
@@ -65,10 +81,122 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// Parses what System.Text.Json accepts for a `DateTime`: `yyyy-MM-ddTHH:mm[:ss[.fffffff…]]`
-/// followed by `Z`, `±HH:MM` or nothing (taken as UTC). Fractional digits beyond the seventh
-/// are truncated, as .NET does.
+/// Parses exactly what System.Text.Json's `DateTime` converter accepts (ISO 8601-1:2019
+/// extended format, as `Utf8JsonReader.GetDateTime` reads it), to the instant IdentityServer
+/// takes from it on a host whose local time is UTC:
+///
+/// - `yyyy-MM-dd`, optionally followed by `THH:mm`, then optionally `:ss`, then optionally
+///   `.` and up to 16 fraction digits (the first seven are kept, as .NET does; none at all is
+///   accepted when a time zone follows, as in `...:00.Z`);
+/// - then `Z`, `±HH` or `±HH:mm` (at most 14:00), or nothing (local time, here UTC);
+/// - `T` and `Z` upper case only; year 0 and instants outside .NET's `DateTime` range refused.
 pub fn parse(s: &str) -> Result<Instant, Error> {
+    let bad = |why: &str| Error::malformed("date", format!("{why} in {s:?}"));
+    let b = s.as_bytes();
+    if !(10..=42).contains(&b.len()) {
+        return Err(bad("not 10 to 42 characters"));
+    }
+    let digits = |from: usize, len: usize| -> Result<i64, Error> {
+        let part = b.get(from..from + len).ok_or_else(|| bad("too short"))?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return Err(bad("expected digits"));
+        }
+        Ok(part
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+    };
+    let expect = |at: usize, c: u8| -> Result<(), Error> {
+        if b.get(at) == Some(&c) {
+            Ok(())
+        } else {
+            Err(bad("unexpected character"))
+        }
+    };
+    // The time zone designator starting at `at`, which must run to the end: the offset in
+    // minutes east of UTC.
+    let zone = |at: usize| -> Result<i64, Error> {
+        let rest = &b[at..];
+        match rest.first() {
+            Some(b'Z') if rest.len() == 1 => Ok(0),
+            Some(&sign @ (b'+' | b'-')) if rest.len() == 3 || rest.len() == 6 => {
+                let hours = digits(at + 1, 2)?;
+                let minutes = if rest.len() == 6 {
+                    expect(at + 3, b':')?;
+                    digits(at + 4, 2)?
+                } else {
+                    0
+                };
+                if hours > 14 || minutes > 59 || (hours == 14 && minutes != 0) {
+                    return Err(bad("offset out of range"));
+                }
+                let m = hours * 60 + minutes;
+                Ok(if sign == b'-' { -m } else { m })
+            }
+            _ => Err(bad("unexpected trailing characters")),
+        }
+    };
+    let year = digits(0, 4)?;
+    expect(4, b'-')?;
+    let month = digits(5, 2)?;
+    expect(7, b'-')?;
+    let day = digits(8, 2)?;
+    let (mut hour, mut minute, mut second, mut ticks, mut offset_minutes) = (0, 0, 0, 0i64, 0);
+    if b.len() > 10 {
+        if b.len() < 16 {
+            return Err(bad("too short"));
+        }
+        expect(10, b'T')?;
+        hour = digits(11, 2)?;
+        expect(13, b':')?;
+        minute = digits(14, 2)?;
+        let mut i = 16;
+        if b.get(i) == Some(&b':') {
+            second = digits(17, 2)?;
+            i = 19;
+            if b.get(i) == Some(&b'.') {
+                if b.len() < 21 {
+                    return Err(bad("empty fraction"));
+                }
+                i = 20;
+                let start = i;
+                while i < b.len() && i - start < 16 && b[i].is_ascii_digit() {
+                    if i - start < 7 {
+                        ticks = ticks * 10 + i64::from(b[i] - b'0');
+                    }
+                    i += 1;
+                }
+                for _ in (i - start).min(7)..7 {
+                    ticks *= 10;
+                }
+            }
+        }
+        if i < b.len() {
+            offset_minutes = zone(i)?;
+        }
+    }
+    if year == 0
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return Err(bad("field out of range"));
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_minutes * 60;
+    // An offset can push a date at either end outside .NET's range (System.Text.Json refuses
+    // those).
+    if !DOTNET_UNIX_SECONDS.contains(&secs) {
+        return Err(bad("outside years 1 to 9999 in UTC"));
+    }
+    Ok(Instant(secs * TICKS_PER_SECOND + ticks))
+}
+
+/// Parses an `xs:dateTime` of a key file (`yyyy-MM-ddTHH:mm:ss[.f…]` then `Z`, `±HH:MM` or
+/// nothing, taken as UTC), fraction digits beyond the seventh truncated.
+pub fn parse_xml(s: &str) -> Result<Instant, Error> {
     let bad = |why: &str| Error::malformed("date", format!("{why} in {s:?}"));
     let b = s.as_bytes();
     let num = |from: usize, len: usize| -> Result<i64, Error> {
@@ -248,6 +376,35 @@ mod tests {
     }
 
     #[test]
+    fn reduced_forms() {
+        let midnight = parse("2024-01-01T00:00:00Z").unwrap();
+        for s in [
+            "2024-01-01",
+            "2024-01-01T00:00",
+            "2024-01-01T00:00Z",
+            "2024-01-01T00:00:00.Z",
+            "2024-01-01T01:00+01",
+            "2024-01-01T14:00:00+14",
+            "2024-01-01T00:00:00.0000000000000000Z",
+        ] {
+            assert_eq!(parse(s).unwrap(), midnight, "{s}");
+        }
+    }
+
+    #[test]
+    fn dotnet_range() {
+        assert_eq!(parse("9999-12-31T23:59:59.9999999Z").unwrap(), DOTNET_MAX);
+        assert_eq!(DOTNET_MAX.checked_add_seconds(0), Some(DOTNET_MAX));
+        assert_eq!(
+            DOTNET_MAX.add_seconds(-1).checked_add_seconds(1),
+            Some(DOTNET_MAX)
+        );
+        assert_eq!(DOTNET_MAX.checked_add_seconds(1), None);
+        assert_eq!(DOTNET_MIN.checked_add_seconds(-1), None);
+        assert_eq!(Instant(DOTNET_MIN.0 - 1).checked_add_seconds(1), None);
+    }
+
+    #[test]
     fn rejects_garbage() {
         for s in [
             "",
@@ -256,7 +413,12 @@ mod tests {
             "2023-02-29T00:00:00Z",
             "2024-01-01 00:00:00Z",
             "2024-01-01T24:00:00Z",
-            "2024-01-01T00:00:00.Z",
+            "2024-01-01T00:00:00.",
+            "2024-01-01T00:00:00z",
+            "2024-01-01t00:00:00Z",
+            "2024-01-01T00:00:00.12345678901234567Z",
+            "2024-01-01T00:00:00+14:01",
+            "0000-01-01T00:00:00Z",
             "2024-01-01T00:00:00Zx",
             "2024-01-01T00:00:00+1:00",
         ] {

@@ -132,49 +132,75 @@ impl Verdict<'_> {
 }
 
 /// Decides whether `token` is active for `caller` at `now`.
+///
+/// Fails (with [`Error::Malformed`]) where IdentityServer's validator throws, so that its
+/// endpoint answers 500: `CreationTime + Lifetime` outside .NET's `DateTime` range (checked
+/// first), and, once the token is unexpired and its client enabled, a token without `Issuer`
+/// or with a [`Token::null_member`].
 pub fn evaluate<'t>(
     token: &'t Token,
     caller: &Caller<'_>,
     now: Instant,
     opts: &Options<'_>,
-) -> Verdict<'t> {
+) -> Result<Verdict<'t>, Error> {
+    let Some(expiration) = token.checked_expiration() else {
+        return Err(Error::malformed(
+            "token",
+            "CreationTime + Lifetime is outside .NET's DateTime range (IdentityServer fails on it)",
+        ));
+    };
     let client_claim = token.claim("client_id");
     let status = (|| {
-        if token.is_expired(now) {
-            return Err(Inactive::Expired);
+        if now > expiration {
+            return Ok(Err(Inactive::Expired));
         }
         let enabled = |id: Option<&str>| match (id, opts.client_enabled) {
             (None, _) => false,
             (Some(_), None) => true,
             (Some(id), Some(f)) => f(id),
         };
-        if !enabled(token.client_id.as_deref())
-            || (client_claim.is_some() && !enabled(client_claim))
-        {
-            return Err(Inactive::ClientDisabled);
+        if !enabled(token.client_id.as_deref()) {
+            return Ok(Err(Inactive::ClientDisabled));
+        }
+        // IdentityServer now builds the token's claims: an `iss` claim from a null issuer,
+        // and a pass over null lists or items, throw.
+        if token.issuer.is_none() {
+            return Err(Error::malformed(
+                "token",
+                "no Issuer (IdentityServer fails building its `iss` claim)",
+            ));
+        }
+        if let Some(member) = token.null_member {
+            return Err(Error::malformed(
+                "token",
+                format!("{member} is null (IdentityServer fails reading it)"),
+            ));
+        }
+        if client_claim.is_some() && !enabled(client_claim) {
+            return Ok(Err(Inactive::ClientDisabled));
         }
         match caller {
             Caller::Api { scopes, .. } => {
                 if !token.scopes().any(|s| scopes.contains(&s)) {
-                    return Err(Inactive::NoMatchingScope);
+                    return Ok(Err(Inactive::NoMatchingScope));
                 }
             }
             Caller::Client { id } => {
                 // IdentityServer requires exactly one `client_id` claim naming the caller.
                 let mut ids = token.claims.iter().filter(|c| c.claim_type == "client_id");
                 if ids.next().map(|c| c.value.as_str()) != Some(*id) || ids.next().is_some() {
-                    return Err(Inactive::OtherClient);
+                    return Ok(Err(Inactive::OtherClient));
                 }
             }
         }
-        Ok(())
-    })();
-    Verdict {
+        Ok(Ok(()))
+    })()?;
+    Ok(Verdict {
         status,
         subject: token.subject_id(),
         client_id: token.client_id.as_deref(),
-        expiration: token.expiration().unix_seconds(),
-    }
+        expiration: expiration.unix_seconds(),
+    })
 }
 
 /// The inactive response.
@@ -200,7 +226,7 @@ pub fn respond_into(
     opts: &Options<'_>,
     out: &mut String,
 ) -> Result<(), Error> {
-    let verdict = evaluate(token, caller, now, opts);
+    let verdict = evaluate(token, caller, now, opts)?;
     if let Caller::Client { .. } = caller {
         // For a client caller IdentityServer reads the token's client with SingleOrDefault
         // once the token itself is valid, which throws on a second `client_id` claim (a 500).
@@ -304,9 +330,14 @@ pub fn respond_refresh(
     now: Instant,
     opts: &Options<'_>,
 ) -> Result<Option<String>, Error> {
-    if rt.is_expired(now)
-        || rt.client_id.as_deref() != Some(client_id)
-        || rt.consumed_time.is_some()
+    let Some(expiration) = rt.checked_expiration() else {
+        // IdentityServer's lifetime check throws, as for access tokens.
+        return Err(Error::malformed(
+            "refresh token",
+            "CreationTime + Lifetime is outside .NET's DateTime range (IdentityServer fails on it)",
+        ));
+    };
+    if now > expiration || rt.client_id.as_deref() != Some(client_id) || rt.consumed_time.is_some()
     {
         return Ok(None);
     }
@@ -517,12 +548,8 @@ fn fold_hash(s: &str) -> u64 {
     if s.is_ascii() {
         return ascii_key(s.as_bytes());
     }
-    if s.chars().all(|c| simple_upper(c).is_ascii()) {
-        // Equal under OrdinalIgnoreCase to an ASCII string (`ı` and `i`): keyed as that one.
-        let folded: Vec<u8> = s.chars().map(|c| simple_upper(c) as u8).collect();
-        return ascii_key(&folded);
-    }
-    // Never equal to an ASCII string's key (those stay under 2^56).
+    // Never equal to an ASCII string (see `simple_upper`), nor to its key (those stay under
+    // 2^56).
     s.chars().fold(1 << 63, |h: u64, c| {
         (h ^ u64::from(u32::from(simple_upper(c)))).wrapping_mul(0x0000_0100_0000_01b3) | 1 << 63
     })
@@ -540,10 +567,13 @@ fn eq_ignore_case(a: &str, b: &str) -> bool {
     a.chars().map(simple_upper).eq(b.chars().map(simple_upper))
 }
 
+/// The simple upper case of `c` as .NET's ordinal casing has it: that leaves alone the two
+/// letters Unicode upper-cases to ASCII (`ı` and `ſ`), so that no other string equals an
+/// ASCII one.
 fn simple_upper(c: char) -> char {
     let mut up = c.to_uppercase();
     match (up.next(), up.next()) {
-        (Some(u), None) => u,
+        (Some(u), None) if c.is_ascii() || !u.is_ascii() => u,
         _ => c,
     }
 }
@@ -636,9 +666,15 @@ fn canonical_integer(s: &str, vt: &str) -> bool {
     }
 }
 
-/// `long.TryParse(s)` with `NumberStyles.Integer` (white space, a sign, ASCII digits).
+/// .NET's number parsers accept any run of NULs at the very end ("for compatibility").
+fn trim_trailing_nuls(s: &str) -> &str {
+    s.trim_end_matches('\0')
+}
+
+/// `long.TryParse(s)` with `NumberStyles.Integer` (white space, a sign, ASCII digits, then
+/// trailing NULs).
 fn parse_dotnet_integer(s: &str) -> Option<i64> {
-    let s = trim_dotnet(s);
+    let s = trim_dotnet(trim_trailing_nuls(s));
     let (neg, digits) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -657,21 +693,41 @@ fn parse_dotnet_integer(s: &str) -> Option<i64> {
     i64::try_from(if neg { -n } else { n }).ok()
 }
 
-/// `double.TryParse(s)` with `NumberStyles.Float | AllowThousands`, invariant culture,
-/// including the infinity and NaN symbols and overflow to infinity.
+/// `double.TryParse(s)` with `NumberStyles.Float | AllowThousands`, invariant culture:
+/// a number (then trailing NULs), overflowing to infinity; failing that, the invariant
+/// culture's symbols `Infinity`, `-Infinity`, `NaN` (ignoring case, with an optional `+`,
+/// or `-` before `NaN`) amid any Unicode white space (`∞` is not one of them).
 fn parse_dotnet_double(s: &str) -> Option<f64> {
-    let s = trim_dotnet(s);
-    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if unsigned.eq_ignore_ascii_case("infinity") || unsigned == "\u{221e}" {
-        return Some(if s.starts_with('-') {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        });
-    }
-    if unsigned.eq_ignore_ascii_case("nan") {
-        return Some(f64::NAN);
-    }
+    parse_dotnet_number(s).or_else(|| {
+        let t = s.trim_matches(char::is_whitespace);
+        let is = |a: &str, b: &str| eq_ignore_case(a, b);
+        if is(t, "Infinity") {
+            return Some(f64::INFINITY);
+        }
+        if is(t, "-Infinity") {
+            return Some(f64::NEG_INFINITY);
+        }
+        if is(t, "NaN") {
+            return Some(f64::NAN);
+        }
+        if let Some(rest) = t.strip_prefix('+') {
+            return if is(rest, "Infinity") {
+                Some(f64::INFINITY)
+            } else if is(rest, "NaN") {
+                Some(f64::NAN)
+            } else {
+                None
+            };
+        }
+        t.strip_prefix('-')
+            .filter(|rest| is(rest, "NaN"))
+            .map(|_| f64::NAN)
+    })
+}
+
+/// The number part of [`parse_dotnet_double`].
+fn parse_dotnet_number(s: &str) -> Option<f64> {
+    let s = trim_dotnet(trim_trailing_nuls(s));
     let b = s.as_bytes();
     let mut i = 0;
     let mut clean = String::with_capacity(s.len());
@@ -814,9 +870,11 @@ mod tests {
             scopes: &["api1.read"],
         };
         let opts = Options::default();
-        assert!(evaluate(&t, &api, exp, &opts).active());
+        assert!(evaluate(&t, &api, exp, &opts).unwrap().active());
         assert_eq!(
-            evaluate(&t, &api, Instant(exp.0 + 1), &opts).status,
+            evaluate(&t, &api, Instant(exp.0 + 1), &opts)
+                .unwrap()
+                .status,
             Err(Inactive::Expired)
         );
         let none = Caller::Api {
@@ -824,11 +882,13 @@ mod tests {
             scopes: &["x"],
         };
         assert_eq!(
-            evaluate(&t, &none, exp, &opts).status,
+            evaluate(&t, &none, exp, &opts).unwrap().status,
             Err(Inactive::NoMatchingScope)
         );
         assert_eq!(
-            evaluate(&t, &Caller::Client { id: "c2" }, exp, &opts).status,
+            evaluate(&t, &Caller::Client { id: "c2" }, exp, &opts)
+                .unwrap()
+                .status,
             Err(Inactive::OtherClient)
         );
         let disabled = |_: &str| false;
@@ -837,7 +897,7 @@ mod tests {
             ..opts
         };
         assert_eq!(
-            evaluate(&t, &api, exp, &o2).status,
+            evaluate(&t, &api, exp, &o2).unwrap().status,
             Err(Inactive::ClientDisabled)
         );
         assert_eq!(respond(&t, &none, exp, &opts).unwrap(), INACTIVE);
@@ -848,7 +908,6 @@ mod tests {
         let pairs = [
             ("role", "ROLE"),
             ("Role", "rOLE"),
-            ("\u{131}d", "ID"),
             ("stra\u{df}e", "STRA\u{df}E"),
             ("\u{e9}t\u{e9}", "\u{c9}T\u{c9}"),
             ("a_very_long_claim_type_name", "A_VERY_LONG_CLAIM_TYPE_NAME"),
@@ -857,6 +916,9 @@ mod tests {
             assert!(eq_ignore_case(a, b), "{a} {b}");
             assert_eq!(fold_hash(a), fold_hash(b), "{a} {b}");
         }
+        // .NET's ordinal casing leaves `ı` and `ſ` alone (tests/field_exactness.rs asks .NET).
+        assert!(!eq_ignore_case("\u{131}d", "ID"));
+        assert!(!eq_ignore_case("\u{17f}ub", "SUB"));
         assert_ne!(fold_hash("role"), fold_hash("roles"));
         assert_ne!(fold_hash("role"), fold_hash("rolf"));
         assert_ne!(fold_hash("\u{e9}t\u{e9}"), fold_hash("ete"));

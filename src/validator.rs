@@ -179,7 +179,7 @@ impl<L: Lookup> Validator<L> {
     ) -> Result<Option<(Arc<Token>, bool)>, Error> {
         Ok(match self.find(handle, now)? {
             Found::Token(t) => {
-                let active = introspection::evaluate(&t, caller, now, opts).active();
+                let active = introspection::evaluate(&t, caller, now, opts)?.active();
                 Some((t, active))
             }
             Found::NotFound(_) => None,
@@ -242,6 +242,7 @@ mod tests {
         let handle = crate::handle::new_handle().unwrap().to_string();
         let t = Token {
             client_id: Some("c1".into()),
+            issuer: Some("https://idp".into()),
             creation_time: Instant::from_unix_seconds(created),
             lifetime,
             claims: vec![

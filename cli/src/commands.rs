@@ -330,7 +330,10 @@ fn timestamp(t: Instant) -> String {
 
 /// Why `token` is inactive for `caller`: the core's verdict, in words.
 fn why_token(token: &Token, caller: &Caller<'_>, now: Instant, opts: &Options<'_>) -> String {
-    let verdict = introspection::evaluate(token, caller, now, opts);
+    let verdict = match introspection::evaluate(token, caller, now, opts) {
+        Ok(v) => v,
+        Err(e) => return format!("IdentityServer fails on it: {e}"),
+    };
     match (verdict.status, caller) {
         (Err(Inactive::Expired), _) => format!(
             "expired at {} (exp {}; now is {})",

@@ -436,7 +436,7 @@ fn is_xml_space(c: char) -> bool {
 fn parse_date(node: Node<'_, '_>, name: &str) -> Result<Instant, String> {
     let el = child(node, name).ok_or_else(|| format!("no <{name}>"))?;
     let text = text_of(el);
-    instant::parse(text.trim_matches(is_xml_space)).map_err(|e| format!("<{name}>: {e}"))
+    instant::parse_xml(text.trim_matches(is_xml_space)).map_err(|e| format!("<{name}>: {e}"))
 }
 
 /// `XmlConvert.ToGuid`: `D`, `N` and `B` forms, surrounding white space ignored.

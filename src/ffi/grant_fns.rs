@@ -285,7 +285,8 @@ pub unsafe extern "C" fn reftoken_grant_parse_token_json(
 /// IdentityServer's own tokens also carry a `client_id` claim and one `scope` claim per scope.
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`;
-/// `REFTOKEN_INVALID_ARGUMENT` (negative lifetime, or a time outside years 1 to 9999).
+/// `REFTOKEN_INVALID_ARGUMENT` (negative lifetime, or a creation time or expiration
+/// (`creation_time + lifetime`) outside years 1 to 9999, which IdentityServer cannot store).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_grant_new(
     client_id: *const c_char,
@@ -317,6 +318,9 @@ pub unsafe extern "C" fn reftoken_grant_new(
             lifetime,
             ..Token::default()
         };
+        if token.checked_expiration().is_none() {
+            return fail(crate::grant::EXPIRATION_OUT_OF_RANGE);
+        }
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
         REFTOKEN_OK
@@ -664,8 +668,10 @@ pub(crate) unsafe fn with_caller<R>(
 ///
 /// Returns `REFTOKEN_OK`; `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8` (caller
 /// strings); `REFTOKEN_INVALID_ARGUMENT` (caller kind or IdentityServer version);
-/// `REFTOKEN_MALFORMED_INPUT` (a claim named `active`, which IdentityServer cannot answer
-/// either); `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
+/// `REFTOKEN_MALFORMED_INPUT` (a token IdentityServer cannot answer for either, its endpoint
+/// failing with 500: a claim named `active`, a non-finite `double` claim, an expiration past
+/// 9999-12-31, no `Issuer`, a null `Audiences` or `Claims`; see `reftoken_evaluate`);
+/// `REFTOKEN_BUFFER_TOO_SMALL`. Thread-safe for a grant not being mutated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_introspect(
     grant: *const reftoken_grant,
@@ -802,7 +808,10 @@ fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
 /// building JSON, and fills `*out`. `options` may be NULL.
 ///
 /// Returns `REFTOKEN_OK` (whether active or not: see `out->active`);
-/// `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`.
+/// `REFTOKEN_NULL_ARGUMENT`; `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`;
+/// `REFTOKEN_MALFORMED_INPUT` where IdentityServer's validator fails on the token (a 500):
+/// `CreationTime + Lifetime` past 9999-12-31, or, for a token otherwise valid, no `Issuer`
+/// or a null `Audiences` or `Claims` (or a null item in them).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_evaluate(
     grant: *const reftoken_grant,
@@ -820,7 +829,7 @@ pub unsafe extern "C" fn reftoken_evaluate(
                 introspection::evaluate(token, c, Instant::from_unix_seconds(now), o)
             })
         } {
-            Ok(v) => v,
+            Ok(v) => try_core!(v),
             Err(status) => return status,
         };
         let verdict = verdict_to_c(&v);

@@ -231,7 +231,9 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
 /// and `client_id` are left empty.
 ///
 /// Returns `REFTOKEN_OK` (whether active or not); `REFTOKEN_NULL_ARGUMENT`;
-/// `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; or the lookup callback's status.
+/// `REFTOKEN_INVALID_UTF8`; `REFTOKEN_INVALID_ARGUMENT`; `REFTOKEN_MALFORMED_INPUT` (a token
+/// IdentityServer's validator fails on, as for `reftoken_evaluate`); or the lookup
+/// callback's status.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reftoken_validator_validate(
     validator: *const reftoken_validator,
@@ -271,7 +273,7 @@ pub unsafe extern "C" fn reftoken_validator_validate(
                 introspection::evaluate(&token, c, now, o)
             })
         } {
-            Ok(v) => v,
+            Ok(v) => try_core!(v),
             Err(status) => return status,
         };
         let mut c = verdict_to_c(&verdict);

@@ -150,10 +150,21 @@ pub static ENDPOINT_ORACLE: Oracle = Oracle::new(
     "tests/endpoint, which checks RefToken against .NET itself,",
 );
 
-const DOTNET_ENV: [(&str, &str); 3] = [
+/// tests/dotnet/GrantOracle: System.Text.Json reading stored tokens into IdentityServer's
+/// model, and .NET's parsing and writing of claim values as IdentityServer's introspection
+/// applies them.
+pub static GRANT_ORACLE: Oracle = Oracle::new(
+    "GrantOracle",
+    "tests/field_exactness.rs, which checks RefToken against .NET itself,",
+);
+
+/// The oracles run on a host whose local time is UTC, as RefToken reads dates without a time
+/// zone.
+const DOTNET_ENV: [(&str, &str); 4] = [
     ("DOTNET_CLI_TELEMETRY_OPTOUT", "1"),
     ("DOTNET_NOLOGO", "1"),
     ("DOTNET_SKIP_FIRST_TIME_EXPERIENCE", "1"),
+    ("TZ", "UTC"),
 ];
 
 impl Oracle {

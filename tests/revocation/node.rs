@@ -119,7 +119,7 @@ impl NodeImpl for RustNode {
                     At::from_unix_seconds(unix_now()),
                     &Default::default(),
                 )
-                .active()
+                .is_ok_and(|v| v.active())
                 {
                     "active"
                 } else {

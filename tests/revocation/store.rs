@@ -99,6 +99,7 @@ pub struct Issued {
 pub fn token_data(scope: &str) -> String {
     let t = Token {
         client_id: Some("c1".into()),
+        issuer: Some("https://idp".into()),
         creation_time: At::from_unix_seconds(unix_now()),
         lifetime: 3600,
         claims: vec![

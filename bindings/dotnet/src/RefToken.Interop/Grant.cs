@@ -168,7 +168,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="lifetimeSeconds">Its lifetime in seconds.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime.</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or an expiration (creation time + lifetime) past 9999-12-31, which IdentityServer cannot store.</exception>
     public static Grant Create(string clientId, string issuer, DateTimeOffset creationTime, int lifetimeSeconds) =>
         Create(clientId, issuer, creationTime.ToUnixTimeSeconds(), lifetimeSeconds);
 
@@ -179,7 +179,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="lifetimeSeconds">Its lifetime in seconds.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or a time outside years 1 to 9999.</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or a creation time or expiration (creation time + lifetime) outside years 1 to 9999.</exception>
     public static Grant Create(string clientId, string issuer, long creationTimeUnixSeconds, int lifetimeSeconds)
     {
         ArgumentNullException.ThrowIfNull(clientId);
@@ -539,7 +539,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="options">Null for <see cref="IntrospectionOptions.Default"/>.</param>
     /// <returns>The verdict.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version).</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version); <see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on: an expiration past 9999-12-31, no <c>Issuer</c>, a null <c>Audiences</c> or <c>Claims</c>).</exception>
     public IntrospectionVerdict Evaluate(IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(caller);

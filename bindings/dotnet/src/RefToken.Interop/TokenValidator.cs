@@ -164,7 +164,7 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <param name="grant">The token when one was found (dispose it), else null.</param>
     /// <returns>The verdict.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="handle"/> or <paramref name="caller"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>.</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>; <see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on, as for <see cref="Grant.Evaluate"/>).</exception>
     public IntrospectionVerdict Validate(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, out Grant? grant)
     {
         ArgumentNullException.ThrowIfNull(handle);

@@ -216,6 +216,57 @@ public class GrantTests
     }
 
     [Fact]
+    public void ExpirationsDotNetCannotHoldAreRefusedAtCreation()
+    {
+        long last = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+        // What IdentityServer's store computes for the row's Expiration.
+        bool Throws(long created, int lifetime)
+        {
+            try
+            {
+                _ = DateTime.UnixEpoch.AddSeconds(created).AddSeconds(lifetime);
+                return false;
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                return true;
+            }
+        }
+        foreach (var (created, lifetime) in new[] { (last - 10, 10), (last - 10, 11), (last, 1), (0L, int.MaxValue) })
+        {
+            if (Throws(created, lifetime))
+            {
+                Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", created, lifetime)).Status);
+            }
+            else
+            {
+                using Grant g = Grant.Create("c", "i", created, lifetime);
+                Assert.Equal(created + lifetime, g.ExpirationUnixSeconds);
+            }
+        }
+    }
+
+    [Fact]
+    public void TokensIdentityServerFailsOnAreRefused()
+    {
+        // IdentityServer's validator throws on these (a 500): no answer either way.
+        const string Rest = "\"CreationTime\":\"2026-01-01T00:00:00Z\",\"Lifetime\":3600,\"ClientId\":\"c\",\"Claims\":[{\"Type\":\"scope\",\"Value\":\"api1\"}]}";
+        foreach (var json in new[]
+        {
+            "{\"Audiences\":null,\"Issuer\":\"i\"," + Rest,
+            "{\"Audiences\":[]," + Rest,
+            "{\"Issuer\":\"i\"," + Rest.Replace("2026-01-01", "9999-12-31", StringComparison.Ordinal).Replace("3600", "86400", StringComparison.Ordinal),
+        })
+        {
+            using Grant g = Grant.ParseTokenJson(json);
+            var now = new DateTimeOffset(2026, 1, 1, 0, 30, 0, TimeSpan.Zero);
+            var api = IntrospectionCaller.Api("api1", "api1");
+            Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => g.Evaluate(api, now)).Status);
+            Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => g.Introspect(api, now)).Status);
+        }
+    }
+
+    [Fact]
     public void BuildErrors()
     {
         Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", 0, -1)).Status);
