@@ -58,6 +58,7 @@ fuzz_target!(|input: Input| {
             })
             .collect(),
         version: input.version,
+        null_member: None,
     };
     let json = token.to_json();
     let back = Token::from_json(&json).unwrap_or_else(|e| panic!("{e}: {json}"));

@@ -164,3 +164,18 @@ pub fn assert_json(what: &str, text: &str) -> Option<serde_json::Value> {
     }
     serde_json::from_str::<serde_json::Value>(text).ok()
 }
+
+/// A `Token` read by serde_json, the general parser the fast path is checked against (within
+/// the claim limit). A member given twice takes its last value, as in System.Text.Json
+/// (tests/field_exactness.rs asks .NET): serde's derived reader refuses duplicates, so those
+/// go through a `serde_json::Value`, whose maps keep the last.
+pub fn serde_reference(json: &str) -> Option<reftoken::grant::Token> {
+    use reftoken::grant::Token;
+    serde_json::from_str::<Token>(json)
+        .ok()
+        .or_else(|| {
+            let v = serde_json::from_str::<serde_json::Value>(json).ok()?;
+            <Token as serde::Deserialize>::deserialize(&v).ok()
+        })
+        .filter(|t| t.claims.len() <= reftoken::limits::MAX_CLAIMS)
+}
