@@ -174,7 +174,19 @@ pub fn parse(s: &str) -> Result<Instant, Error> {
             offset_minutes = zone(i)?;
         }
     }
-    if year == 0
+    from_fields(
+        [year, month, day, hour, minute, second],
+        ticks,
+        offset_minutes,
+    )
+    .map_err(bad)
+}
+
+/// The instant of a date and time of day (`[year, month, day, hour, minute, second]`, then
+/// ticks of the second) at an offset from UTC, in minutes; the error says what is wrong.
+fn from_fields(f: [i64; 6], ticks: i64, offset_minutes: i64) -> Result<Instant, &'static str> {
+    let [year, month, day, hour, minute, second] = f;
+    if !(1..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || day < 1
         || day > days_in_month(year, month)
@@ -182,14 +194,14 @@ pub fn parse(s: &str) -> Result<Instant, Error> {
         || minute > 59
         || second > 59
     {
-        return Err(bad("field out of range"));
+        return Err("field out of range");
     }
     let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
         - offset_minutes * 60;
-    // An offset can push a date at either end outside .NET's range (System.Text.Json refuses
-    // those).
+    // .NET's DateTime range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z: an offset
+    // can push a date at either end outside it (System.Text.Json refuses those).
     if !DOTNET_UNIX_SECONDS.contains(&secs) {
-        return Err(bad("outside years 1 to 9999 in UTC"));
+        return Err("outside years 1 to 9999 in UTC");
     }
     Ok(Instant(secs * TICKS_PER_SECOND + ticks))
 }
@@ -272,24 +284,12 @@ pub fn parse_xml(s: &str) -> Result<Instant, Error> {
         }
         _ => return Err(bad("unexpected trailing characters")),
     };
-    if !(1..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return Err(bad("field out of range"));
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
-        - offset_minutes * 60;
-    // .NET's DateTime range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.9999999Z: an offset
-    // can push a date at either end outside it (System.Text.Json refuses those).
-    if !DOTNET_UNIX_SECONDS.contains(&secs) {
-        return Err(bad("outside years 1 to 9999 in UTC"));
-    }
-    Ok(Instant(secs * TICKS_PER_SECOND + ticks))
+    from_fields(
+        [year, month, day, hour, minute, second],
+        ticks,
+        offset_minutes,
+    )
+    .map_err(bad)
 }
 
 /// Formats as System.Text.Json writes a UTC `DateTime`: `yyyy-MM-ddTHH:mm:ss[.fffffff]Z`,

@@ -46,7 +46,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(DataPayload::Plain(p)) = &opened {
         if p.starts_with('{') && reftoken::json::depth_within_limit(p) {
             let general = reftoken_fuzz::serde_reference(p);
-            assert_eq!(plain.as_ref().ok(), general.as_ref(), "fast path and serde differ");
+            assert_eq!(
+                plain.as_ref().ok(),
+                general.as_ref(),
+                "fast path and serde differ"
+            );
         }
     }
     if let Ok(token) = read {

@@ -116,7 +116,9 @@ fuzz_target!(|input: Input| {
     let body = match introspection::respond(&token, &caller, now, &opts) {
         Ok(body) => {
             // Where respond answers, evaluate decides too (it refuses only where respond does).
-            let verdict = verdict.as_ref().expect("respond answered, so evaluate must");
+            let verdict = verdict
+                .as_ref()
+                .expect("respond answered, so evaluate must");
             if let Some(v) = assert_json("respond", &body) {
                 assert_eq!(v["active"].as_bool(), Some(verdict.active()), "{body}");
             }

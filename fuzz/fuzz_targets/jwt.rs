@@ -71,7 +71,11 @@ fuzz_target!(|data: &[u8]| {
     if st == reftoken_status::REFTOKEN_BUFFER_TOO_SMALL {
         out = vec![0u8; len + 1];
         st = sign(&mut out, &mut len);
-        assert_ne!(st, reftoken_status::REFTOKEN_BUFFER_TOO_SMALL, "the size asked for");
+        assert_ne!(
+            st,
+            reftoken_status::REFTOKEN_BUFFER_TOO_SMALL,
+            "the size asked for"
+        );
     }
     assert!(is_known_status(st));
     match r {

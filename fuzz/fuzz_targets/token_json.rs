@@ -34,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     // What IdentityServer lays out is read without a general parser: it must agree with one.
     if text.starts_with('{') && reftoken::json::depth_within_limit(text) {
         let general = reftoken_fuzz::serde_reference(text);
-        assert_eq!(parsed.as_ref().ok(), general.as_ref(), "fast path and serde differ");
+        assert_eq!(
+            parsed.as_ref().ok(),
+            general.as_ref(),
+            "fast path and serde differ"
+        );
     }
     let Ok(token) = parsed else { return };
     let json = token.to_json();

@@ -416,8 +416,9 @@ pub unsafe extern "C" fn reftoken_grant_set_confirmation(
             return fail(Error::malformed("confirmation", "not a JSON value"));
         }
         // SAFETY: checked non-null; the caller owns the grant for the call.
-        unsafe { token_mut(grant) }.expect("checked non-null").confirmation =
-            (!c.is_empty()).then(|| c.to_owned());
+        unsafe { token_mut(grant) }
+            .expect("checked non-null")
+            .confirmation = (!c.is_empty()).then(|| c.to_owned());
         REFTOKEN_OK
     })
 }
@@ -434,8 +435,9 @@ pub unsafe extern "C" fn reftoken_grant_set_description(
         check_null!(grant);
         let d = try_str!(description, description_len);
         // SAFETY: checked non-null; the caller owns the grant for the call.
-        unsafe { token_mut(grant) }.expect("checked non-null").description =
-            (!d.is_empty()).then(|| d.to_owned());
+        unsafe { token_mut(grant) }
+            .expect("checked non-null")
+            .description = (!d.is_empty()).then(|| d.to_owned());
         REFTOKEN_OK
     })
 }

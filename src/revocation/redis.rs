@@ -237,8 +237,11 @@ impl Publisher {
             // one lookup per cached token.
             let channels: std::collections::BTreeSet<String> =
                 self.pending.drain(..).map(|(c, _)| c).collect();
-            self.pending
-                .extend(channels.into_iter().map(|c| (c, super::FLUSH_ALL.to_owned())));
+            self.pending.extend(
+                channels
+                    .into_iter()
+                    .map(|c| (c, super::FLUSH_ALL.to_owned())),
+            );
         }
         self.pending.push_back((channel.to_owned(), key.to_owned()));
     }
@@ -313,8 +316,8 @@ mod tests {
 
     #[test]
     fn what_cannot_be_published_is_kept_in_order() {
-        let mut p = Publisher::with_timeout("redis://127.0.0.1:1/", Duration::from_millis(200))
-            .unwrap();
+        let mut p =
+            Publisher::with_timeout("redis://127.0.0.1:1/", Duration::from_millis(200)).unwrap();
         for k in ["K1", "K2"] {
             let e = p.publish(None, k).unwrap_err();
             assert!(e.to_string().contains("not published yet"), "{e}");
@@ -324,9 +327,16 @@ mod tests {
         let kept: Vec<_> = p.pending.iter().map(|(c, k)| format!("{c} {k}")).collect();
         assert_eq!(
             kept,
-            ["reftoken_revocations K1", "reftoken_revocations K2", "other K3"]
+            [
+                "reftoken_revocations K1",
+                "reftoken_revocations K2",
+                "other K3"
+            ]
         );
-        assert!(matches!(p.publish(None, ""), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            p.publish(None, ""),
+            Err(Error::InvalidArgument(_))
+        ));
         assert_eq!(p.pending(), 3);
     }
 

@@ -1,8 +1,6 @@
 //! Without servers: the C ABI's argument checks, the bound of an unconfirmed listener, and an
 //! eviction racing a lookup.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use reftoken::revocation::Target;
 use reftoken::validator::{Found, Lookup};
 
@@ -168,35 +166,13 @@ fn c_abi_checks_its_arguments() {
 /// validator serve only entries younger than the bound.
 #[test]
 fn an_unconfirmed_listener_limits_entries_to_the_bound() {
-    let rows: Arc<Mutex<HashMap<String, StoredGrant>>> = Arc::default();
-    let lookups = Arc::new(AtomicU64::new(0));
-    let (r, n) = (rows.clone(), lookups.clone());
-    let v = Arc::new(Validator::new(
-        move |k: &str| -> Result<Option<StoredGrant>, Error> {
-            n.fetch_add(1, Ordering::SeqCst);
-            Ok(r.lock().unwrap().get(k).cloned())
-        },
-        None,
-        CacheOptions {
-            capacity: 10,
-            ttl_seconds: 3600,
-        },
-    ));
-    let handle = reftoken::handle::new_handle().unwrap().to_string();
-    let key = reftoken::key::store_key(&handle, "reference_token")
-        .unwrap()
-        .to_string();
-    rows.lock().unwrap().insert(
-        key.clone(),
-        StoredGrant {
-            grant_type: "reference_token".into(),
-            data: token_data("api1.read"),
-        },
-    );
+    let store = Arc::new(MemStore::default());
+    let v = store.validator();
+    let Issued { handle, key } = store.issue();
     let now = At::from_unix_seconds(unix_now());
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
-    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+    assert_eq!(store.lookups(), 1);
 
     let opts = Options {
         stale_bound: Duration::from_millis(100),
@@ -206,23 +182,17 @@ fn an_unconfirmed_listener_limits_entries_to_the_bound() {
     let l = revocation::redis::listen("redis://127.0.0.1:1/", v.clone(), opts).unwrap();
     // The row goes; no notification can come. Within the bound the entry may still serve,
     // past it the store is asked again.
-    rows.lock().unwrap().clear();
+    store.rows.lock().unwrap().clear();
     std::thread::sleep(Duration::from_millis(150));
     assert!(matches!(v.find(&handle, now).unwrap(), Found::NotFound(_)));
-    assert_eq!(lookups.load(Ordering::SeqCst), 2);
+    assert_eq!(store.lookups(), 2);
     // Stopping the listener removes its bound: the TTL alone applies again.
-    rows.lock().unwrap().insert(
-        key.clone(),
-        StoredGrant {
-            grant_type: "reference_token".into(),
-            data: token_data("api1.read"),
-        },
-    );
+    store.restore(&key);
     l.stop();
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
     std::thread::sleep(Duration::from_millis(150));
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
-    assert_eq!(lookups.load(Ordering::SeqCst), 3);
+    assert_eq!(store.lookups(), 3);
 }
 
 /// Reads the row, then has its eviction processed, before the lookup returns.

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use reftoken::validator::Found;
 
@@ -88,37 +88,15 @@ impl Relay {
 fn servers_redis_partition_of_the_publisher_is_reported_and_healed() {
     let s = servers("servers_redis_partition_of_the_publisher_is_reported_and_healed");
     let _serial = serial();
-    let rows: Arc<Mutex<HashMap<String, StoredGrant>>> = Arc::default();
-    let lookups = Arc::new(AtomicU64::new(0));
-    let (r, n) = (rows.clone(), lookups.clone());
-    let v = Arc::new(Validator::new(
-        move |k: &str| -> Result<Option<StoredGrant>, Error> {
-            n.fetch_add(1, Ordering::SeqCst);
-            Ok(r.lock().unwrap().get(k).cloned())
-        },
-        None,
-        CacheOptions {
-            capacity: 10,
-            ttl_seconds: 3600,
-        },
-    ));
+    let store = Arc::new(MemStore::default());
+    let v = store.validator();
     let bound = Duration::from_millis(200);
     // The validating node reaches Redis directly; only the revoking node goes through the relay.
     let listener =
         revocation::redis::listen(&s.redis, v.clone(), Options::with_stale_bound(bound)).unwrap();
     listener.wait_listening(Duration::from_secs(5)).unwrap();
 
-    let handle = reftoken::handle::new_handle().unwrap().to_string();
-    let key = reftoken::key::store_key(&handle, "reference_token")
-        .unwrap()
-        .to_string();
-    rows.lock().unwrap().insert(
-        key.clone(),
-        StoredGrant {
-            grant_type: "reference_token".into(),
-            data: token_data("api1.read"),
-        },
-    );
+    let Issued { handle, key } = store.issue();
     let now = At::from_unix_seconds(unix_now());
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
 
@@ -130,10 +108,13 @@ fn servers_redis_partition_of_the_publisher_is_reported_and_healed() {
 
     // The partition: the row goes, the publish cannot be sent, and says so.
     relay.cut();
-    rows.lock().unwrap().clear();
+    store.rows.lock().unwrap().clear();
     let e = publisher.publish(None, &key).unwrap_err();
     assert!(matches!(e, Error::Network { .. }), "{e}");
-    assert!(e.to_string().contains("1 revocation(s) not published yet"), "{e}");
+    assert!(
+        e.to_string().contains("1 revocation(s) not published yet"),
+        "{e}"
+    );
     assert_eq!(publisher.pending(), 1);
     assert!(publisher.flush().is_err());
     assert_eq!(publisher.pending(), 1);
@@ -143,7 +124,7 @@ fn servers_redis_partition_of_the_publisher_is_reported_and_healed() {
     std::thread::sleep(bound * 3);
     assert!(listener.is_listening());
     assert!(matches!(v.find(&handle, now).unwrap(), Found::Token(_)));
-    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+    assert_eq!(store.lookups(), 1);
 
     // Healed: the pending key goes first, and the node forgets the token at once.
     relay.restore();
@@ -151,8 +132,11 @@ fn servers_redis_partition_of_the_publisher_is_reported_and_healed() {
     assert_eq!(publisher.pending(), 0);
     let deadline = Instant::now() + Duration::from_secs(2);
     while matches!(v.find(&handle, now).unwrap(), Found::Token(_)) {
-        assert!(Instant::now() < deadline, "the healed publish did not evict");
+        assert!(
+            Instant::now() < deadline,
+            "the healed publish did not evict"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(lookups.load(Ordering::SeqCst), 2);
+    assert_eq!(store.lookups(), 2);
 }

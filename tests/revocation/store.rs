@@ -136,3 +136,57 @@ pub fn delete(pg: &mut Client, key: &str) -> u64 {
     assert_eq!(n, 1);
     wall_ns()
 }
+
+/// A store in memory, for the tests that need no database: rows by store key, and a count of
+/// the lookups that reached it.
+#[derive(Default)]
+pub struct MemStore {
+    pub rows: Mutex<HashMap<String, StoredGrant>>,
+    pub lookups: std::sync::atomic::AtomicU64,
+}
+
+impl MemStore {
+    /// A validator over this store that keeps 10 tokens for an hour: only revocation and the
+    /// staleness bound make it ask the store again.
+    pub fn validator(self: &Arc<Self>) -> Arc<Validator<impl reftoken::validator::Lookup + use<>>> {
+        let store = self.clone();
+        Arc::new(Validator::new(
+            move |k: &str| -> Result<Option<StoredGrant>, Error> {
+                store
+                    .lookups
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(store.rows.lock().unwrap().get(k).cloned())
+            },
+            None,
+            CacheOptions {
+                capacity: 10,
+                ttl_seconds: 3600,
+            },
+        ))
+    }
+
+    /// Writes a new reference token's row.
+    pub fn issue(&self) -> Issued {
+        let handle = reftoken::handle::new_handle().unwrap().to_string();
+        let key = reftoken::key::store_key(&handle, "reference_token")
+            .unwrap()
+            .to_string();
+        self.restore(&key);
+        Issued { handle, key }
+    }
+
+    /// Writes the row under `key` again.
+    pub fn restore(&self, key: &str) {
+        self.rows.lock().unwrap().insert(
+            key.to_owned(),
+            StoredGrant {
+                grant_type: "reference_token".into(),
+                data: token_data("api1.read"),
+            },
+        );
+    }
+
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
