@@ -71,7 +71,9 @@ impl Db {
         match self {
             Db::Sqlite(conn) => {
                 let sql = match pass {
-                    Pass::Expired => r#"SELECT count(*) FROM "PersistedGrants" WHERE "Expiration" < ?1"#,
+                    Pass::Expired => {
+                        r#"SELECT count(*) FROM "PersistedGrants" WHERE "Expiration" < ?1"#
+                    }
                     Pass::Consumed => {
                         r#"SELECT count(*) FROM "PersistedGrants" WHERE "ConsumedTime" < ?2
                            AND ("Expiration" IS NULL OR "Expiration" >= ?1)"#
@@ -179,10 +181,11 @@ fn take_lock(client: &mut postgres::Client, wait: Duration) -> Result<bool, Fail
         if row.try_get::<_, bool>(0).map_err(pg_fail)? {
             return Ok(true);
         }
-        if Clock::now() + LOCK_POLL > deadline {
+        let left = deadline.saturating_duration_since(Clock::now());
+        if left.is_zero() {
             return Ok(false);
         }
-        std::thread::sleep(LOCK_POLL);
+        std::thread::sleep(left.min(LOCK_POLL));
     }
 }
 
@@ -223,7 +226,11 @@ impl Progress {
 
     fn add(&mut self, n: u64) {
         self.done += n;
-        if !self.on || self.drawn.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+        if !self.on
+            || self
+                .drawn
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
             return;
         }
         self.drawn = Some(Clock::now());

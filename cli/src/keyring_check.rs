@@ -265,7 +265,11 @@ pub fn check(req: Request) -> Outcome {
         }
         key_lines.push(line);
         if k.problem.is_some() && !k.revoked && k.expiration > now {
-            warnings.push(format!("key {} cannot be used: {}", k.id, k.problem.as_deref().unwrap_or_default()));
+            warnings.push(format!(
+                "key {} cannot be used: {}",
+                k.id,
+                k.problem.as_deref().unwrap_or_default()
+            ));
         }
     }
 
@@ -306,7 +310,10 @@ pub fn check(req: Request) -> Outcome {
     if let Some(g) = &grants {
         let n = g.unreadable_total();
         if n > 0 {
-            problems.push(format!("{n} of {} grants cannot be read with this key ring", g.total));
+            problems.push(format!(
+                "{n} of {} grants cannot be read with this key ring",
+                g.total
+            ));
         }
     }
 
@@ -372,7 +379,11 @@ pub fn check(req: Request) -> Outcome {
                 ));
             }
             for (why, m) in &g.unreadable {
-                lines.push(format!("  unreadable, {}: {}", why.words(), by_type_text(m)));
+                lines.push(format!(
+                    "  unreadable, {}: {}",
+                    why.words(),
+                    by_type_text(m)
+                ));
             }
         }
         for w in &warnings {
@@ -381,7 +392,11 @@ pub fn check(req: Request) -> Outcome {
         for p in &problems {
             lines.push(format!("problem: {p}"));
         }
-        lines.push(if problems.is_empty() { "healthy".into() } else { "unhealthy".into() });
+        lines.push(if problems.is_empty() {
+            "healthy".into()
+        } else {
+            "unhealthy".into()
+        });
         lines.join("\n")
     };
     if problems.is_empty() {

@@ -533,7 +533,10 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
     outcome.map(Some)
 }
 
-fn store_arg(sqlite: Option<PathBuf>, postgres: Option<String>) -> Result<store::Location, Failure> {
+fn store_arg(
+    sqlite: Option<PathBuf>,
+    postgres: Option<String>,
+) -> Result<store::Location, Failure> {
     match (sqlite, postgres) {
         (Some(f), None) => Ok(store::Location::Sqlite(f)),
         (None, Some(u)) => Ok(store::Location::Postgres(u)),

@@ -203,7 +203,10 @@ pub fn revoke(req: Request) -> Outcome {
                 let stmt = client.prepare(&sql).map_err(pg_fail)?;
                 loop {
                     let deleted = client
-                        .query(&stmt, &[&f.subject, &session, &f.client_ids, &f.types, &batch])
+                        .query(
+                            &stmt,
+                            &[&f.subject, &session, &f.client_ids, &f.types, &batch],
+                        )
                         .map_err(pg_fail)?
                         .into_iter()
                         .map(|r| r.try_get::<_, Option<String>>(0))
@@ -251,7 +254,10 @@ pub fn revoke(req: Request) -> Outcome {
             keys.len()
         )
     } else {
-        let mut line = format!("revoked {rows} grants ({} store keys) from {where_}", keys.len());
+        let mut line = format!(
+            "revoked {rows} grants ({} store keys) from {where_}",
+            keys.len()
+        );
         if !told.is_empty() {
             line.push_str(&format!("; nodes told by {told}"));
         }

@@ -26,9 +26,11 @@ pub fn open_sqlite(path: &Path, write: bool) -> Result<rusqlite::Connection, Fai
     } else {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
     };
-    let conn =
-        rusqlite::Connection::open_with_flags(path, access | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        access | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
     // A database that IdentityServer (or a migration, or another cleanup) is writing may be
     // briefly locked.
     conn.busy_timeout(std::time::Duration::from_secs(5))
