@@ -348,7 +348,8 @@ one per line and flushed, as the notifications arrive; `*` when the table is tru
 
 --postgres listens on the database that holds IdentityServer's PersistedGrants table with \
 RefToken's triggers (migrations/postgres/0001_reftoken_revocation_notify.sql), which notify the \
-key of every deleted or changed row when its transaction commits. --redis subscribes to the \
+key of every deleted or changed row when its transaction commits (with 0002, not rows deleted \
+after they expired: no validator serves those). --redis subscribes to the \
 channel on which revoking nodes publish keys (reftoken_revocation_publish_redis).
 
 The first connection must succeed, or the command fails with the connection error (exit 1). Once \
