@@ -32,22 +32,69 @@ pub struct Request {
     pub json: bool,
 }
 
-/// Which rows a pass deletes.
+/// Which rows a pass deletes: those of `table` whose `column` is before the pass's cutoff,
+/// oldest first, identified by `id`. The passes of IdentityServer's `TokenCleanupService`, in
+/// its order.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// `Expiration < cutoff`.
-    Expired,
-    /// `ConsumedTime < threshold`, and not expired (those went in the first pass).
-    Consumed,
+struct Pass {
+    table: &'static str,
+    id: &'static str,
+    column: &'static str,
+    /// The consumed-grants pass (its cutoff is now minus the delay).
+    consumed: bool,
 }
+
+const EXPIRED: Pass = Pass {
+    table: "PersistedGrants",
+    id: "Id",
+    column: "Expiration",
+    consumed: false,
+};
+const CONSUMED: Pass = Pass {
+    table: "PersistedGrants",
+    id: "Id",
+    column: "ConsumedTime",
+    consumed: true,
+};
+/// Expired device flow codes (`DeviceFlowCodes`, whose key is the user code).
+const DEVICE_CODES: Pass = Pass {
+    table: "DeviceCodes",
+    id: "UserCode",
+    column: "Expiration",
+    consumed: false,
+};
+/// Stale pushed authorization requests (Duende 7).
+const PUSHED_REQUESTS: Pass = Pass {
+    table: "PushedAuthorizationRequests",
+    id: "Id",
+    column: "ExpiresAtUtc",
+    consumed: false,
+};
 
 /// What a run did.
 #[derive(Default)]
 struct Tally {
     expired: u64,
     consumed: u64,
+    device_codes: u64,
+    pushed_requests: u64,
     batches: u64,
     longest: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, pass: Pass, n: u64) {
+        *match pass {
+            p if p == EXPIRED => &mut self.expired,
+            p if p == CONSUMED => &mut self.consumed,
+            p if p == DEVICE_CODES => &mut self.device_codes,
+            _ => &mut self.pushed_requests,
+        } += n;
+    }
+
+    fn grants(&self) -> u64 {
+        self.expired + self.consumed
+    }
 }
 
 /// A database being cleaned.
@@ -62,44 +109,71 @@ struct Cutoffs {
     consumed: Option<String>,
 }
 
+impl Cutoffs {
+    fn of(&self, pass: Pass) -> Option<&String> {
+        if pass.consumed {
+            self.consumed.as_ref()
+        } else {
+            Some(&self.expired)
+        }
+    }
+}
+
 impl Db {
-    /// Rows of `pass` left.
+    /// Whether the database has `table` (device codes and pushed authorization requests are
+    /// optional: older schemas, or a store that keeps only grants).
+    fn has_table(&mut self, table: &str) -> Result<bool, Failure> {
+        match self {
+            Db::Sqlite(conn) => conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n > 0)
+                .map_err(sqlite_err),
+            Db::Postgres(client) => client
+                .query_one("SELECT to_regclass(quote_ident($1)) IS NOT NULL", &[&table])
+                .and_then(|r| r.try_get(0))
+                .map_err(pg_fail),
+        }
+    }
+
+    /// Rows of `pass` left. A consumed grant that has also expired counts as expired only.
     fn count(&mut self, pass: Pass, c: &Cutoffs) -> Result<u64, Failure> {
-        let Some(consumed) = cutoff(pass, c) else {
+        let Some(cutoff) = c.of(pass) else {
             return Ok(0);
         };
+        let (table, column) = (pass.table, pass.column);
         match self {
             Db::Sqlite(conn) => {
-                let sql = match pass {
-                    Pass::Expired => {
-                        r#"SELECT count(*) FROM "PersistedGrants" WHERE "Expiration" < ?1"#
-                    }
-                    Pass::Consumed => {
-                        r#"SELECT count(*) FROM "PersistedGrants" WHERE "ConsumedTime" < ?2
-                           AND ("Expiration" IS NULL OR "Expiration" >= ?1)"#
-                    }
-                };
-                let n: i64 = if pass == Pass::Expired {
-                    conn.query_row(sql, [&c.expired], |r| r.get(0))
+                let also = if pass.consumed {
+                    r#" AND ("Expiration" IS NULL OR "Expiration" >= ?2)"#
                 } else {
-                    conn.query_row(sql, [&c.expired, consumed], |r| r.get(0))
+                    ""
+                };
+                let sql = format!(r#"SELECT count(*) FROM "{table}" WHERE "{column}" < ?1{also}"#);
+                let n: i64 = if pass.consumed {
+                    conn.query_row(&sql, [cutoff, &c.expired], |r| r.get(0))
+                } else {
+                    conn.query_row(&sql, [cutoff], |r| r.get(0))
                 }
                 .map_err(sqlite_err)?;
                 Ok(n as u64)
             }
             Db::Postgres(client) => {
-                let row = match pass {
-                    Pass::Expired => client.query_one(
-                        r#"SELECT count(*) FROM "PersistedGrants"
-                           WHERE "Expiration" < $1::text::timestamptz"#,
-                        &[&c.expired],
-                    ),
-                    Pass::Consumed => client.query_one(
-                        r#"SELECT count(*) FROM "PersistedGrants"
-                           WHERE "ConsumedTime" < $2::text::timestamptz
-                           AND ("Expiration" IS NULL OR "Expiration" >= $1::text::timestamptz)"#,
-                        &[&c.expired, consumed],
-                    ),
+                let also = if pass.consumed {
+                    r#" AND ("Expiration" IS NULL OR "Expiration" >= $2::text::timestamptz)"#
+                } else {
+                    ""
+                };
+                let sql = format!(
+                    r#"SELECT count(*) FROM "{table}" WHERE "{column}" < $1::text::timestamptz{also}"#
+                );
+                let row = if pass.consumed {
+                    client.query_one(&sql, &[cutoff, &c.expired])
+                } else {
+                    client.query_one(&sql, &[cutoff])
                 }
                 .map_err(pg_fail)?;
                 Ok(row.try_get::<_, i64>(0).map_err(pg_fail)? as u64)
@@ -109,60 +183,36 @@ impl Db {
 
     /// Deletes one batch of `pass`, oldest first; returns the rows deleted.
     fn delete_batch(&mut self, pass: Pass, c: &Cutoffs, batch: u32) -> Result<u64, Failure> {
-        let Some(consumed) = cutoff(pass, c) else {
+        let Some(cutoff) = c.of(pass) else {
             return Ok(0);
         };
+        let (table, id, column) = (pass.table, pass.id, pass.column);
         let batch = i64::from(batch);
         match self {
             // One statement is one transaction: SQLite's write lock is held for this batch only.
             Db::Sqlite(conn) => {
-                let n = match pass {
-                    Pass::Expired => conn.execute(
-                        r#"DELETE FROM "PersistedGrants" WHERE "Id" IN (
-                             SELECT "Id" FROM "PersistedGrants" WHERE "Expiration" < ?1
-                             ORDER BY "Expiration" LIMIT ?2)"#,
-                        rusqlite::params![c.expired, batch],
-                    ),
-                    Pass::Consumed => conn.execute(
-                        r#"DELETE FROM "PersistedGrants" WHERE "Id" IN (
-                             SELECT "Id" FROM "PersistedGrants" WHERE "ConsumedTime" < ?2
-                             ORDER BY "ConsumedTime" LIMIT ?3)"#,
-                        rusqlite::params![c.expired, consumed, batch],
-                    ),
-                }
-                .map_err(sqlite_err)?;
+                let sql = format!(
+                    r#"DELETE FROM "{table}" WHERE "{id}" IN (
+                         SELECT "{id}" FROM "{table}" WHERE "{column}" < ?1
+                         ORDER BY "{column}" LIMIT ?2)"#
+                );
+                let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_err)?;
+                let n = stmt
+                    .execute(rusqlite::params![cutoff, batch])
+                    .map_err(sqlite_err)?;
                 Ok(n as u64)
             }
             // SKIP LOCKED: a row IdentityServer (or its own cleanup) is writing is left for the
             // next run rather than waited for, so the cleanup never queues behind a request.
             Db::Postgres(client) => {
-                let n = match pass {
-                    Pass::Expired => client.execute(
-                        r#"DELETE FROM "PersistedGrants" WHERE "Id" IN (
-                             SELECT "Id" FROM "PersistedGrants"
-                             WHERE "Expiration" < $1::text::timestamptz
-                             ORDER BY "Expiration" LIMIT $2 FOR UPDATE SKIP LOCKED)"#,
-                        &[&c.expired, &batch],
-                    ),
-                    Pass::Consumed => client.execute(
-                        r#"DELETE FROM "PersistedGrants" WHERE "Id" IN (
-                             SELECT "Id" FROM "PersistedGrants"
-                             WHERE "ConsumedTime" < $1::text::timestamptz
-                             ORDER BY "ConsumedTime" LIMIT $2 FOR UPDATE SKIP LOCKED)"#,
-                        &[consumed, &batch],
-                    ),
-                }
-                .map_err(pg_fail)?;
-                Ok(n)
+                let sql = format!(
+                    r#"DELETE FROM "{table}" WHERE "{id}" IN (
+                         SELECT "{id}" FROM "{table}" WHERE "{column}" < $1::text::timestamptz
+                         ORDER BY "{column}" LIMIT $2 FOR UPDATE SKIP LOCKED)"#
+                );
+                client.execute(&sql, &[cutoff, &batch]).map_err(pg_fail)
             }
         }
-    }
-}
-
-fn cutoff<'a>(pass: Pass, c: &'a Cutoffs) -> Option<&'a String> {
-    match pass {
-        Pass::Expired => Some(&c.expired),
-        Pass::Consumed => c.consumed.as_ref(),
     }
 }
 
@@ -285,30 +335,44 @@ pub fn cleanup(req: Request) -> Outcome {
     };
     let started = Clock::now();
 
-    let passes: &[Pass] = if req.consumed_delay.is_some() {
-        &[Pass::Expired, Pass::Consumed]
-    } else {
-        &[Pass::Expired]
-    };
+    // IdentityServer's order: expired grants, consumed grants, device codes, pushed
+    // authorization requests (the last two when the schema has them).
+    let mut passes = vec![EXPIRED];
+    if req.consumed_delay.is_some() {
+        passes.push(CONSUMED);
+    }
+    for p in [DEVICE_CODES, PUSHED_REQUESTS] {
+        if db.has_table(p.table)? {
+            passes.push(p);
+        }
+    }
 
     if req.dry_run {
-        let expired = db.count(Pass::Expired, &c)?;
-        let consumed = db.count(Pass::Consumed, &c)?;
+        let mut t = Tally::default();
+        for &p in &passes {
+            let n = db.count(p, &c)?;
+            t.add(p, n);
+        }
         return Ok(if req.json {
             json!({
                 "dry_run": true,
                 "store": where_,
                 "cutoff": c.expired,
                 "consumed_cutoff": c.consumed,
-                "expired": expired,
-                "consumed": consumed,
-                "total": expired + consumed,
+                "expired": t.expired,
+                "consumed": t.consumed,
+                "total": t.grants(),
+                "device_codes": t.device_codes,
+                "pushed_authorization_requests": t.pushed_requests,
             })
             .to_string()
         } else {
             format!(
-                "would delete {} grants ({expired} expired, {consumed} consumed) from {where_}",
-                expired + consumed
+                "would delete {} grants ({} expired, {} consumed){} from {where_}",
+                t.grants(),
+                t.expired,
+                t.consumed,
+                others(&t)
             )
         });
     }
@@ -325,6 +389,8 @@ pub fn cleanup(req: Request) -> Outcome {
                     "expired": 0,
                     "consumed": 0,
                     "total": 0,
+                    "device_codes": 0,
+                    "pushed_authorization_requests": 0,
                 })
                 .to_string()
             } else {
@@ -346,7 +412,7 @@ pub fn cleanup(req: Request) -> Outcome {
     // Counting first costs one index scan; only the progress bar needs it.
     let total = if std::io::stderr().is_terminal() {
         let mut t = 0;
-        for &p in passes {
+        for &p in &passes {
             t += db.count(p, &c)?;
         }
         t
@@ -355,7 +421,7 @@ pub fn cleanup(req: Request) -> Outcome {
     };
     let mut progress = Progress::new(total);
     let mut tally = Tally::default();
-    for &pass in passes {
+    for &pass in &passes {
         loop {
             let t = Clock::now();
             let n = db.delete_batch(pass, &c, req.batch_size);
@@ -375,10 +441,7 @@ pub fn cleanup(req: Request) -> Outcome {
             if n > 0 {
                 tally.batches += 1;
             }
-            match pass {
-                Pass::Expired => tally.expired += n,
-                Pass::Consumed => tally.consumed += n,
-            }
+            tally.add(pass, n);
             progress.add(n);
             // As IdentityServer: a short batch means the rest is gone (or held by others).
             if n < u64::from(req.batch_size) {
@@ -388,7 +451,8 @@ pub fn cleanup(req: Request) -> Outcome {
     }
     progress.finish();
     let took = started.elapsed();
-    let total = tally.expired + tally.consumed;
+    let total = tally.grants();
+    let rows = total + tally.device_codes + tally.pushed_requests;
     let longest_ms = tally.longest.as_secs_f64() * 1000.0;
     Ok(if req.json {
         json!({
@@ -400,23 +464,41 @@ pub fn cleanup(req: Request) -> Outcome {
             "expired": tally.expired,
             "consumed": tally.consumed,
             "total": total,
+            "device_codes": tally.device_codes,
+            "pushed_authorization_requests": tally.pushed_requests,
             "batches": tally.batches,
             "batch_size": req.batch_size,
             "seconds": (took.as_secs_f64() * 1000.0).round() / 1000.0,
-            "rows_per_second": rate(total, took),
+            "rows_per_second": rate(rows, took),
             "longest_statement_ms": (longest_ms * 1000.0).round() / 1000.0,
         })
         .to_string()
     } else {
         format!(
-            "deleted {total} grants ({} expired, {} consumed) from {where_} in {} batches of at \
-             most {} in {:.3} s ({} rows/s; longest statement {longest_ms:.1} ms)",
+            "deleted {total} grants ({} expired, {} consumed){} from {where_} in {} batches of \
+             at most {} in {:.3} s ({} rows/s; longest statement {longest_ms:.1} ms)",
             tally.expired,
             tally.consumed,
+            others(&tally),
             tally.batches,
             req.batch_size,
             took.as_secs_f64(),
-            rate(total, took),
+            rate(rows, took),
         )
     })
+}
+
+/// The device codes and pushed authorization requests of a summary line, when there are any.
+fn others(t: &Tally) -> String {
+    let mut s = String::new();
+    if t.device_codes > 0 {
+        s.push_str(&format!(", {} device codes", t.device_codes));
+    }
+    if t.pushed_requests > 0 {
+        s.push_str(&format!(
+            ", {} pushed authorization requests",
+            t.pushed_requests
+        ));
+    }
+    s
 }

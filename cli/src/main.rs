@@ -202,7 +202,8 @@ enum KeyringCommand {
 const CLEANUP_ABOUT: &str = "Deletes the PersistedGrants rows whose Expiration is past, as \
 IdentityServer's TokenCleanupService does (rows without an Expiration are kept), and with \
 --consumed also those whose ConsumedTime is older than --consumed-delay seconds \
-(RemoveConsumedTokens, ConsumedTokenCleanupDelay). Rows go in batches of at most --batch-size, \
+(RemoveConsumedTokens, ConsumedTokenCleanupDelay); then, when the schema has those tables, \
+expired DeviceCodes and stale PushedAuthorizationRequests. Rows go in batches of at most --batch-size, \
 oldest first, one statement and one transaction each, so no statement holds locks for long; \
 the cutoff is taken once, when the command starts.
 

@@ -222,6 +222,66 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
 }
 
 #[test]
+fn cleanup_sqlite_also_removes_stale_device_codes_and_pushed_requests() {
+    // TokenCleanupService's other two passes, on the tables EF Core creates beside the grants.
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_copy(dir.path(), "persisted-grants-unprotected.db", true);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    for (code, when) in [("A", "-1 hour"), ("B", "-1 day"), ("C", "+5 minutes")] {
+        c.execute(
+            &format!(
+                r#"INSERT INTO "DeviceCodes" ("UserCode", "DeviceCode", "ClientId", "CreationTime", "Expiration", "Data")
+                   VALUES (?1, ?1 || 'dev', 'c1', strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 hours'),
+                           strftime('%Y-%m-%d %H:%M:%f', 'now', '{when}'), '{{}}')"#
+            ),
+            [code],
+        )
+        .unwrap();
+    }
+    for (i, when) in ["-10 seconds", "+1 minute"].iter().enumerate() {
+        c.execute(
+            &format!(
+                r#"INSERT INTO "PushedAuthorizationRequests" ("ReferenceValueHash", "ExpiresAtUtc", "Parameters")
+                   VALUES ('h{i}', strftime('%Y-%m-%d %H:%M:%f', 'now', '{when}'), 'p')"#
+            ),
+            [],
+        )
+        .unwrap();
+    }
+    sqlite_rows(&c, 3, "old", Some("-1 hour"), None);
+    let db_s = db.to_str().unwrap();
+    let j = json(&reftoken(
+        &["cleanup", "--sqlite", db_s, "--dry-run", "--json"],
+        None,
+    ));
+    assert_eq!(
+        (
+            j["total"].as_u64(),
+            j["device_codes"].as_u64(),
+            j["pushed_authorization_requests"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    let r = reftoken(&["cleanup", "--sqlite", db_s, "--batch-size", "1"], None);
+    assert!(
+        r.line().starts_with(
+            "deleted 3 grants (3 expired, 0 consumed), 2 device codes, 1 pushed authorization requests from "
+        ) && r.line().contains(" in 6 batches of at most 1 "),
+        "{}",
+        r.stdout
+    );
+    let left = |sql: &str| -> String { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        left(r#"SELECT group_concat("UserCode") FROM "DeviceCodes""#),
+        "C"
+    );
+    assert_eq!(
+        left(r#"SELECT group_concat("ReferenceValueHash") FROM "PushedAuthorizationRequests""#),
+        "h1"
+    );
+}
+
+#[test]
 fn cleanup_of_duende_written_rows_removes_exactly_the_expired_ones() {
     // The fixture rows carry the times IdentityServer wrote; grants.json records them.
     let dir = tempfile::tempdir().unwrap();
@@ -456,15 +516,11 @@ fn header_key_id(payload: &str) -> String {
     )
 }
 
+type ByType = BTreeMap<String, u64>;
+
 /// Protected rows of a fixture database by header key id and type, and unprotected rows by
 /// type, from the rows themselves.
-fn fixture_counts(
-    file: &str,
-) -> (
-    BTreeMap<String, BTreeMap<String, u64>>,
-    BTreeMap<String, u64>,
-    u64,
-) {
+fn fixture_counts(file: &str) -> (BTreeMap<String, ByType>, ByType, u64) {
     let c = rusqlite::Connection::open_with_flags(
         fixtures().join(file),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -473,7 +529,7 @@ fn fixture_counts(
     let mut stmt = c
         .prepare(r#"SELECT "Type", "Data" FROM "PersistedGrants""#)
         .unwrap();
-    let mut by_key: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, ByType> = BTreeMap::new();
     let mut plain = BTreeMap::new();
     let mut total = 0;
     let rows = stmt
