@@ -230,10 +230,10 @@ struct CleanupArgs {
     /// A PostgreSQL connection URL (or key=value string) of a database with PersistedGrants.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
-    /// Most rows deleted by one statement (IdentityServer's TokenCleanupBatchSize is 100).
-    #[arg(long, value_name = "N", default_value_t = cleanup::DEFAULT_BATCH_SIZE,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    batch_size: u32,
+    /// Most rows deleted by one statement (default: 100 on SQLite, as IdentityServer's
+    /// TokenCleanupBatchSize; 1000 on PostgreSQL).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: Option<u32>,
     /// Also delete consumed grants (ConsumedTime set), as RemoveConsumedTokens does.
     #[arg(long)]
     consumed: bool,
@@ -293,10 +293,9 @@ struct RevokeArgs {
     #[arg(long, value_name = "NAME", requires = "redis",
           default_value = reftoken::revocation::DEFAULT_CHANNEL)]
     channel: String,
-    /// Most rows deleted by one statement.
-    #[arg(long, value_name = "N", default_value_t = cleanup::DEFAULT_BATCH_SIZE,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    batch_size: u32,
+    /// Most rows deleted by one statement (default: 100 on SQLite, 1000 on PostgreSQL).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: Option<u32>,
     /// Count what would be deleted; delete nothing, publish nothing.
     #[arg(long)]
     dry_run: bool,
@@ -497,27 +496,37 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
             };
             return watch::watch(server, a.channel).map(|()| None);
         }
-        Command::Cleanup(a) => cleanup::cleanup(cleanup::Request {
-            store: store_arg(a.sqlite, a.postgres)?,
-            batch_size: a.batch_size,
-            consumed_delay: a.consumed.then(|| a.consumed_delay.unwrap_or(0)),
-            dry_run: a.dry_run,
-            wait: std::time::Duration::from_secs(a.wait.into()),
-            json: a.json,
-        }),
-        Command::Revoke(a) => revoke::revoke(revoke::Request {
-            store: store_arg(a.sqlite, a.postgres)?,
-            filter: revoke::Filter {
-                subject: a.subject,
-                session_id: a.session_id,
-                client_ids: a.client_ids,
-                types: a.types,
-            },
-            redis: a.redis.map(|url| (url, a.channel)),
-            batch_size: a.batch_size,
-            dry_run: a.dry_run,
-            json: a.json,
-        }),
+        Command::Cleanup(a) => {
+            let store = store_arg(a.sqlite, a.postgres)?;
+            cleanup::cleanup(cleanup::Request {
+                batch_size: a
+                    .batch_size
+                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
+                store,
+                consumed_delay: a.consumed.then(|| a.consumed_delay.unwrap_or(0)),
+                dry_run: a.dry_run,
+                wait: std::time::Duration::from_secs(a.wait.into()),
+                json: a.json,
+            })
+        }
+        Command::Revoke(a) => {
+            let store = store_arg(a.sqlite, a.postgres)?;
+            revoke::revoke(revoke::Request {
+                batch_size: a
+                    .batch_size
+                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
+                store,
+                filter: revoke::Filter {
+                    subject: a.subject,
+                    session_id: a.session_id,
+                    client_ids: a.client_ids,
+                    types: a.types,
+                },
+                redis: a.redis.map(|url| (url, a.channel)),
+                dry_run: a.dry_run,
+                json: a.json,
+            })
+        }
         Command::Keyring(KeyringCommand::Check(a)) => {
             let store = match (a.sqlite, a.postgres) {
                 (None, None) => None,

@@ -205,7 +205,7 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
     assert!(
         r.line()
             .starts_with("deleted 300 grants (0 expired, 300 consumed) from ")
-            && r.line().contains(" in 1 batches of at most 1000 "),
+            && r.line().contains(" in 3 batches of at most 100 "),
         "{}",
         r.stdout
     );
