@@ -153,7 +153,15 @@ pub fn secret_hash(sha512: bool, value: Option<String>) -> Outcome {
     Ok(secret::hash_secret(&value, alg).to_string())
 }
 
-fn now() -> Instant {
+/// Now, to the tick (100 ns), for cutoffs compared with stored times.
+pub fn now_precise() -> Instant {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant(i64::try_from(d.as_nanos() / 100).unwrap_or(i64::MAX))
+}
+
+pub fn now() -> Instant {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));

@@ -6,8 +6,11 @@
 //! missing positional argument reads the value from stdin (one trailing line ending removed,
 //! no further than the verb's size limit, and empty only where empty means something).
 
+mod cleanup;
 mod commands;
 mod input;
+mod keyring_check;
+mod revoke;
 mod store;
 mod watch;
 
@@ -24,6 +27,9 @@ pub enum Failure {
     Usage(String),
     /// The command could not be carried out (exit 1).
     Run(String),
+    /// The command ran and its report (printed on stdout) shows a problem, named on stderr
+    /// (exit 1): `keyring check`.
+    Report { output: String, problem: String },
 }
 
 impl From<reftoken::Error> for Failure {
@@ -172,6 +178,168 @@ enum Command {
     /// Print the store key of every grant revoked, as it is revoked.
     #[command(long_about = WATCH_ABOUT)]
     Watch(WatchArgs),
+
+    /// Delete expired (and, with --consumed, consumed) grants in bounded batches.
+    #[command(long_about = CLEANUP_ABOUT)]
+    Cleanup(CleanupArgs),
+
+    /// Delete the grants of a subject (a session, a client, a type) and tell every node.
+    #[command(long_about = REVOKE_ABOUT)]
+    Revoke(RevokeArgs),
+
+    /// Key ring diagnostics.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyringCommand {
+    /// The key ring's health and, with a store, which key protects which grants.
+    #[command(long_about = KEYRING_CHECK_ABOUT)]
+    Check(KeyringCheckArgs),
+}
+
+const CLEANUP_ABOUT: &str = "Deletes the PersistedGrants rows whose Expiration is past, as \
+IdentityServer's TokenCleanupService does (rows without an Expiration are kept), and with \
+--consumed also those whose ConsumedTime is older than --consumed-delay seconds \
+(RemoveConsumedTokens, ConsumedTokenCleanupDelay); then, when the schema has those tables, \
+expired DeviceCodes and stale PushedAuthorizationRequests. Rows go in batches of at most --batch-size, \
+oldest first, one statement and one transaction each, so no statement holds locks for long; \
+the cutoff is taken once, when the command starts.
+
+On a terminal a progress bar is drawn on stderr; the summary line goes to stdout. --dry-run \
+counts what would go and deletes nothing.
+
+PostgreSQL: one cleanup at a time per database, across machines (a session advisory lock, \
+released when the connection ends), so every node's timer may run it. When another cleanup \
+holds the lock, the command waits up to --wait seconds (default 0) for it and otherwise does \
+nothing and says so (exit 0: the other one does the work). Rows another transaction holds are \
+skipped, not waited for. RefToken's revocation trigger does not notify rows already expired \
+(migrations/postgres/0002_reftoken_revocation_skip_expired.sql): every validator refuses an \
+expired token, cached or not, so there is nothing to evict. Without that migration each \
+deleted key is notified, and the command says so on stderr.
+
+SQLite: batches are serialised by SQLite's own write lock; two cleanups at once share the work.";
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("store").required(true).args(["sqlite", "postgres"])))]
+struct CleanupArgs {
+    /// An SQLite database with IdentityServer's PersistedGrants table.
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// A PostgreSQL connection URL (or key=value string) of a database with PersistedGrants.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Most rows deleted by one statement (default: 100 on SQLite, as IdentityServer's
+    /// TokenCleanupBatchSize; 1000 on PostgreSQL).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: Option<u32>,
+    /// Also delete consumed grants (ConsumedTime set), as RemoveConsumedTokens does.
+    #[arg(long)]
+    consumed: bool,
+    /// Only consumed grants whose ConsumedTime is at least this many seconds old
+    /// (ConsumedTokenCleanupDelay; default 0).
+    #[arg(long, value_name = "SECONDS", requires = "consumed",
+          value_parser = clap::value_parser!(u32))]
+    consumed_delay: Option<u32>,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// PostgreSQL: wait up to this many seconds for another cleanup's lock (default 0).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    wait: u32,
+    /// The summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+const REVOKE_ABOUT: &str = "Deletes the PersistedGrants rows of subject S, narrowed to a \
+session, to clients and to grant types when given (IdentityServer's RemoveAllAsync with a \
+PersistedGrantFilter), in batches of at most --batch-size, and reports how many rows and \
+store keys went.
+
+Every node's cache must then forget those keys. On PostgreSQL with RefToken's revocation \
+trigger (migrations/postgres/0001_reftoken_revocation_notify.sql) the trigger notifies each \
+deleted key when its batch commits. Otherwise give --redis: each deleted key is published on \
+the channel the nodes' Redis listeners use. With neither, stderr says that nodes serve cached \
+tokens until their cache TTL. --dry-run counts the rows and keys and deletes nothing.";
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("store").required(true).args(["sqlite", "postgres"])))]
+struct RevokeArgs {
+    /// The subject (SubjectId) whose grants go.
+    #[arg(long, value_name = "S", required = true)]
+    subject: String,
+    /// Only the grants of this session (SessionId).
+    #[arg(long, value_name = "ID")]
+    session_id: Option<String>,
+    /// Only the grants of this client (ClientId); repeat for several.
+    #[arg(long = "client-id", value_name = "C")]
+    client_ids: Vec<String>,
+    /// Only grants of this type (reference_token, refresh_token, ...); repeat for several.
+    #[arg(long = "type", value_name = "T")]
+    types: Vec<String>,
+    /// An SQLite database with IdentityServer's PersistedGrants table.
+    #[arg(long, value_name = "FILE")]
+    sqlite: Option<PathBuf>,
+    /// A PostgreSQL connection URL (or key=value string) of a database with PersistedGrants.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// A Redis server to publish each deleted key on: redis://[user[:password]@]host[:port][/db].
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The Redis channel the nodes listen on.
+    #[arg(long, value_name = "NAME", requires = "redis",
+          default_value = reftoken::revocation::DEFAULT_CHANNEL)]
+    channel: String,
+    /// Most rows deleted by one statement (default: 100 on SQLite, 1000 on PostgreSQL).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    batch_size: Option<u32>,
+    /// Count what would be deleted; delete nothing, publish nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The summary as one JSON object (with the keys).
+    #[arg(long)]
+    json: bool,
+}
+
+const KEYRING_CHECK_ABOUT: &str = "The health of the ASP.NET Core Data Protection key ring in \
+DIR: the default key ASP.NET Core's DefaultKeyResolver picks now, keys expiring within \
+--expiring-within days, expired and revoked keys, keys this library cannot use (for example a \
+master key encrypted with Windows DPAPI or a certificate), and key files that were skipped.
+
+With a store (--sqlite or --postgres), every protected Data column is attributed to the key \
+whose id its payload header carries, and counted by grant type; payloads that no key of the \
+ring can read are counted by reason (key not in the ring, key revoked, key unusable, or the \
+payload does not authenticate, most often another application name). Rows are only read.
+
+Exit 1 (after the report on stdout, with the reason on stderr) when there is no default key or \
+a grant cannot be read; exit 0 otherwise, warnings included (a default key expiring within the \
+window with no key to take over, unusable keys, skipped files).";
+
+#[derive(Args)]
+struct KeyringCheckArgs {
+    /// Folder of the key ring's `key-*.xml` files.
+    #[arg(long, value_name = "DIR", required = true)]
+    keyring: PathBuf,
+    /// The application name (or discriminator) the host's Data Protection uses
+    /// (SetApplicationName; ASP.NET Core's default: the host's content root path).
+    #[arg(long, value_name = "NAME", required = true)]
+    app_name: String,
+    /// An SQLite database with IdentityServer's PersistedGrants table (opened read-only).
+    #[arg(long, value_name = "FILE", conflicts_with = "postgres")]
+    sqlite: Option<PathBuf>,
+    /// A PostgreSQL connection URL (or key=value string) of a database with PersistedGrants.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// A key expiring within this many days counts as expiring soon.
+    #[arg(long, value_name = "DAYS", default_value_t = 14,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    expiring_within: u32,
+    /// The report as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 const WATCH_ABOUT: &str = "Prints the store key (PersistedGrants `Key`) of every grant revoked, \
@@ -180,7 +348,8 @@ one per line and flushed, as the notifications arrive; `*` when the table is tru
 
 --postgres listens on the database that holds IdentityServer's PersistedGrants table with \
 RefToken's triggers (migrations/postgres/0001_reftoken_revocation_notify.sql), which notify the \
-key of every deleted or changed row when its transaction commits. --redis subscribes to the \
+key of every deleted or changed row when its transaction commits (with 0002, not rows deleted \
+after they expired: no validator serves those). --redis subscribes to the \
 channel on which revoking nodes publish keys (reftoken_revocation_publish_redis).
 
 The first connection must succeed, or the command fails with the connection error (exit 1). Once \
@@ -327,8 +496,63 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
             };
             return watch::watch(server, a.channel).map(|()| None);
         }
+        Command::Cleanup(a) => {
+            let store = store_arg(a.sqlite, a.postgres)?;
+            cleanup::cleanup(cleanup::Request {
+                batch_size: a
+                    .batch_size
+                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
+                store,
+                consumed_delay: a.consumed.then(|| a.consumed_delay.unwrap_or(0)),
+                dry_run: a.dry_run,
+                wait: std::time::Duration::from_secs(a.wait.into()),
+                json: a.json,
+            })
+        }
+        Command::Revoke(a) => {
+            let store = store_arg(a.sqlite, a.postgres)?;
+            revoke::revoke(revoke::Request {
+                batch_size: a
+                    .batch_size
+                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
+                store,
+                filter: revoke::Filter {
+                    subject: a.subject,
+                    session_id: a.session_id,
+                    client_ids: a.client_ids,
+                    types: a.types,
+                },
+                redis: a.redis.map(|url| (url, a.channel)),
+                dry_run: a.dry_run,
+                json: a.json,
+            })
+        }
+        Command::Keyring(KeyringCommand::Check(a)) => {
+            let store = match (a.sqlite, a.postgres) {
+                (None, None) => None,
+                (s, p) => Some(store_arg(s, p)?),
+            };
+            keyring_check::check(keyring_check::Request {
+                dir: a.keyring,
+                app_name: a.app_name,
+                store,
+                expiring_within_days: a.expiring_within,
+                json: a.json,
+            })
+        }
     };
     outcome.map(Some)
+}
+
+fn store_arg(
+    sqlite: Option<PathBuf>,
+    postgres: Option<String>,
+) -> Result<store::Location, Failure> {
+    match (sqlite, postgres) {
+        (Some(f), None) => Ok(store::Location::Sqlite(f)),
+        (None, Some(u)) => Ok(store::Location::Postgres(u)),
+        _ => Err(Failure::Usage("give one of --sqlite, --postgres".into())),
+    }
 }
 
 fn main() -> ExitCode {
@@ -353,6 +577,12 @@ fn main() -> ExitCode {
         }
         Err(Failure::Run(msg)) => {
             eprintln!("reftoken: error: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Report { output, problem }) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{output}").and_then(|()| out.flush());
+            eprintln!("reftoken: error: {problem}");
             ExitCode::from(1)
         }
     }

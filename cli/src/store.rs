@@ -1,12 +1,63 @@
 //! IdentityServer's Entity Framework Core operational store (`PersistedGrants`), and its
 //! configuration store's `Clients` table when the same database holds it, in SQLite or
-//! PostgreSQL. Read only: nothing is ever written.
+//! PostgreSQL. The [`Store`] readers never write; `cleanup` and `revoke` open their own
+//! writable connections with [`open_sqlite`] and [`connect_postgres`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use reftoken::validation::StoredGrant;
 
 use crate::Failure;
+
+/// Where a database is, as the command line names it.
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// Opens an SQLite database file that must exist (read-only unless `write`).
+pub fn open_sqlite(path: &Path, write: bool) -> Result<rusqlite::Connection, Failure> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        return Err(Failure::Run(format!("{shown}: no such database file")));
+    }
+    let access = if write {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        access | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+    // A database that IdentityServer (or a migration, or another cleanup) is writing may be
+    // briefly locked.
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+    if write {
+        // Batched deletes touch a page of the table and of each of its five indexes per row;
+        // SQLite's default cache (2 MiB) rereads them for every batch. 64 MiB, this
+        // connection's only.
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
+    }
+    Ok(conn)
+}
+
+/// Connects with a URL (`postgresql://user@host:port/db`) or a key=value string. TLS is not
+/// used: connect through a local socket, a loopback address or a tunnel.
+pub fn connect_postgres(url: &str) -> Result<postgres::Client, Failure> {
+    postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+        // The driver's own message ("error connecting to server") names neither the server
+        // nor the cause.
+        Failure::Run(format!(
+            "cannot connect to PostgreSQL at {}: {}",
+            reftoken::redact::connection_string(url),
+            reftoken::error::with_causes(&e)
+        ))
+    })
+}
 
 /// A database holding IdentityServer's `PersistedGrants` table.
 pub trait Store {
@@ -56,20 +107,9 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Self, Failure> {
-        let shown = path.display().to_string();
-        if !path.is_file() {
-            return Err(Failure::Run(format!("{shown}: no such database file")));
-        }
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = rusqlite::Connection::open_with_flags(path, flags)
-            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
-        // A database that IdentityServer (or a migration) is writing may be briefly locked.
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| Failure::Run(format!("{shown}: {e}")))?;
         Ok(Sqlite {
-            conn,
-            path: shown,
+            conn: open_sqlite(path, false)?,
+            path: path.display().to_string(),
             has_clients: None,
         })
     }
@@ -129,20 +169,10 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Connects with a URL (`postgresql://user@host:port/db`) or a key=value string. TLS is
-    /// not used: connect through a local socket, a loopback address or a tunnel.
+    /// Connects as [`connect_postgres`] does.
     pub fn connect(url: &str) -> Result<Self, Failure> {
-        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
-            // The driver's own message ("error connecting to server") names neither the
-            // server nor the cause.
-            Failure::Run(format!(
-                "cannot connect to PostgreSQL at {}: {}",
-                reftoken::redact::connection_string(url),
-                reftoken::error::with_causes(&e)
-            ))
-        })?;
         Ok(Postgres {
-            client,
+            client: connect_postgres(url)?,
             has_clients: None,
         })
     }
@@ -150,6 +180,31 @@ impl Postgres {
 
 fn pg_err(e: postgres::Error) -> Failure {
     Failure::Run(format!("PostgreSQL: {e}"))
+}
+
+/// A PostgreSQL error with its causes (the server's own message is a cause of "db error").
+pub fn pg_fail(e: postgres::Error) -> Failure {
+    Failure::Run(format!("PostgreSQL: {}", reftoken::error::with_causes(&e)))
+}
+
+pub fn sqlite_err(e: rusqlite::Error) -> Failure {
+    Failure::Run(format!("SQLite: {e}"))
+}
+
+/// A time as EF Core's SQLite provider stores a `DateTime` (`yyyy-MM-dd HH:mm:ss.FFFFFFF`):
+/// such texts compare in time order, so a text comparison is the time comparison.
+pub fn sqlite_time(t: reftoken::instant::Instant) -> String {
+    let mut s = String::new();
+    reftoken::instant::format(t, &mut s);
+    s.pop(); // the `Z`
+    s.replacen('T', " ", 1)
+}
+
+/// A time as a PostgreSQL `timestamptz` literal (ISO 8601, UTC).
+pub fn postgres_time(t: reftoken::instant::Instant) -> String {
+    let mut s = String::new();
+    reftoken::instant::format(t, &mut s);
+    s
 }
 
 impl Store for Postgres {
