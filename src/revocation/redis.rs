@@ -139,7 +139,7 @@ pub fn watch(
 /// Publishes `key` on `channel` (`None`: [`DEFAULT_CHANNEL`]) so that every subscribed node
 /// evicts it: "evict this key on all nodes", for revocation paths whose store cannot
 /// notify. Returns how many subscribers received it (the publishing node's own listener
-/// included). One connection per call, tried twice; a failure means the nodes were not told
+/// included). One connection per call; a failure means the nodes were not told
 /// (see [`Publisher`] for what to do then, and to keep a connection open).
 pub fn publish(url: &str, channel: Option<&str>, key: &str) -> Result<u64, Error> {
     let mut p = Publisher::new(url)?;
