@@ -180,6 +180,7 @@ expect() {
     issuer) echo 'Type         reference_token' ;;
     validator) echo "alice's token after revocation: unknown handle" ;;
     dataprotection) echo 'protected "hello" as CfDJ8' ;;
+    lookup_callback) echo "bob's token with the store down: REFTOKEN_IO_ERROR (cannot reach the grants database)" ;;
     *) echo '"active":true' ;;
   esac
 }
