@@ -19,14 +19,14 @@ quickstart:
 	examples/quickstart.sh
 
 # One cargo invocation builds the library and the CLI (the workspace's default members), so
-# every target sees one feature set and nothing is built twice. build.rs adds the
+# every target sees one feature set and nothing is built twice. src/ffi/clib/build.rs adds the
 # libreftoken.so.0 symlink that programs linked against target/release load.
 lib:
 	$(CARGO) build --release --locked
 
 cli: lib
 
-# The committed header is what cbindgen generates from src/ffi; build.rs writes it beside the
+# The committed header is what cbindgen generates from src/ffi; src/ffi/build.rs writes it beside the
 # library, and only this target copies it into the source tree.
 header: lib
 	cp $(BUILD)/include/reftoken.h include/reftoken.h

@@ -10,7 +10,7 @@ out="$root/target/quickstart"
 mkdir -p "$out"
 
 # The library and the CLI in one build (the workspace's default members, as `make` builds
-# them), with cargo's progress; build.rs leaves the libreftoken.so.0 symlink the program loads.
+# them), with cargo's progress; src/ffi/clib/build.rs leaves the libreftoken.so.0 symlink the program loads.
 ${CARGO:-cargo} build --release --locked
 
 sqlite_flags="$(pkg-config --cflags --libs sqlite3 2>/dev/null || echo -lsqlite3)"

@@ -22,6 +22,11 @@ releases="$(awk '
 ' "$changelog")"
 [ -n "$releases" ] || die "CHANGELOG.md has no release section (## [X.Y.Z] ...)"
 read -r top_v top_abi top_so <<<"$(head -n 1 <<<"$releases")"
+# The C ABI crates carry the same version: the SONAME comes from src/ffi/clib's.
+for manifest in src/ffi/Cargo.toml src/ffi/clib/Cargo.toml; do
+  v="$(awk '/^\[/{pkg = ($0 == "[package]")} pkg && /^version *=/{gsub(/.*= *"|".*/, ""); print; exit}' "$ROOT/$manifest")"
+  [ "$v" = "$version" ] || die "$manifest has version $v, Cargo.toml has $version: they move together"
+done
 [ "$top_v" = "$version" ] || die "CHANGELOG.md's newest release is $top_v, Cargo.toml says $version: add its section"
 [ "$top_abi" = "$abi" ] || die "CHANGELOG.md gives $version C ABI version $top_abi, include/reftoken.h has REFTOKEN_ABI_VERSION $abi"
 [ "$top_so" = "libreftoken.so.$major" ] || die "CHANGELOG.md gives $version SONAME $top_so, expected libreftoken.so.$major"

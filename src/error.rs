@@ -5,7 +5,8 @@ use thiserror::Error;
 /// Everything that can go wrong in the core. The C ABI maps each variant to one
 /// `reftoken_status` code; the message is kept as the thread's last-error detail.
 #[derive(Debug, Error)]
-#[non_exhaustive]
+// Exhaustive on purpose: the C ABI (reftoken-ffi) matches every variant to a status code, so
+// a new variant cannot ship without one.
 pub enum Error {
     /// An argument is outside what the function accepts (for example a zero length).
     #[error("invalid argument: {0}")]
@@ -78,14 +79,16 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
+    /// [`Error::Malformed`]: `what` could not be read, for the reason `detail`.
+    pub fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
         Error::Malformed {
             what,
             detail: detail.to_string(),
         }
     }
 
-    pub(crate) fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), Self> {
+    /// [`Error::TooLarge`] when `len` is over `max`, before anything of the input is read.
+    pub fn check_len(what: &'static str, len: usize, max: usize) -> Result<(), Self> {
         if len > max {
             Err(Error::TooLarge { what, len, max })
         } else {

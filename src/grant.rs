@@ -640,7 +640,7 @@ pub struct PersistedGrant {
 }
 
 /// The refusal of a token whose `CreationTime + Lifetime` .NET cannot represent.
-pub(crate) const EXPIRATION_OUT_OF_RANGE: Error = Error::InvalidArgument(
+pub const EXPIRATION_OUT_OF_RANGE: Error = Error::InvalidArgument(
     "CreationTime + Lifetime is outside .NET's DateTime range (years 1 to 9999), where \
      IdentityServer fails",
 );

@@ -1,7 +1,8 @@
 //! RefToken: Duende IdentityServer's reference-token machinery, natively.
 //!
-//! The crate is an ordinary Rust library (`rlib`) and, through [`ffi`], a C library
-//! (`libreftoken.so`, `libreftoken.a`) whose header is `include/reftoken.h`.
+//! The crate is an ordinary Rust library (`rlib`) with no C in it. The C library
+//! (`libreftoken.so`, `libreftoken.a`, header `include/reftoken.h`) is built from it by the
+//! `reftoken-ffi` crate in `src/ffi`.
 //!
 //! * [`handle`]: handles as IdentityServer hands them out (CSPRNG, uppercase hex, `-1`).
 //! * [`key`]: the persisted-grant store key derived from a handle.
@@ -20,7 +21,6 @@ pub mod dataprotection;
 pub mod endpoint;
 pub mod error;
 pub mod fence;
-pub mod ffi;
 pub mod grant;
 pub mod handle;
 pub mod instant;

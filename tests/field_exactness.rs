@@ -15,8 +15,8 @@ mod common;
 use std::ptr::null;
 use std::sync::OnceLock;
 
-use reftoken::ffi::reftoken_status::*;
-use reftoken::ffi::*;
+use reftoken_ffi::reftoken_status::*;
+use reftoken_ffi::*;
 use reftoken::instant;
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::endpoint::{self, CredentialSource};
-use reftoken::ffi::{self, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken_fuzz::is_known_status;
 
 fn utf16_len(s: &str) -> usize {

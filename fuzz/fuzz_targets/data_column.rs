@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_grant, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_grant, reftoken_status};
 use reftoken::grant::{self, DataPayload, Token};
 use reftoken::validation;
 use reftoken_fuzz::{fixture_ring, is_known_status};

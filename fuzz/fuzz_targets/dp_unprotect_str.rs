@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::Error;
-use reftoken::ffi::{self, reftoken_status, reftoken_str};
+use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken_fuzz::{fixture_c_ring, fixture_ring, is_known_status};
 
 const CHAINS: [&[&str]; 4] = [

@@ -11,8 +11,8 @@
 use std::ffi::{c_char, c_void};
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{
-    self, reftoken_caller, reftoken_row, reftoken_status, reftoken_str, reftoken_verdict,
+use reftoken_ffi::{
+    self as ffi, reftoken_caller, reftoken_row, reftoken_status, reftoken_str, reftoken_verdict,
 };
 use reftoken_fuzz::{fixture_c_ring, is_known_status, split_parts};
 

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::endpoint::{self, Form, ParamError};
-use reftoken::ffi::{self, reftoken_credentials, reftoken_endpoint_answer, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_credentials, reftoken_endpoint_answer, reftoken_status};
 use reftoken_fuzz::is_known_status;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_grant, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_grant, reftoken_status};
 use reftoken::grant::{self, Claim, Token};
 use reftoken::instant::{self, Instant};
 use reftoken::validation;

@@ -7,8 +7,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use reftoken::endpoint::{self, Decision, HttpRequest, IntrospectionRequest};
-use reftoken::ffi::{
-    self, reftoken_endpoint_answer, reftoken_http_request, reftoken_status, reftoken_str,
+use reftoken_ffi::{
+    self as ffi, reftoken_endpoint_answer, reftoken_http_request, reftoken_status, reftoken_str,
 };
 
 #[derive(Arbitrary, Debug)]

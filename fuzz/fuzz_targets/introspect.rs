@@ -6,8 +6,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{
-    self, reftoken_caller, reftoken_grant, reftoken_options, reftoken_status, reftoken_str,
+use reftoken_ffi::{
+    self as ffi, reftoken_caller, reftoken_grant, reftoken_options, reftoken_status, reftoken_str,
     reftoken_verdict,
 };
 use reftoken::grant::{self, Claim, Token};

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken::instant::Instant;
 use reftoken::jwt::{self, SigningKey, VerifyingKey};
 use reftoken_fuzz::{assert_json, is_known_status, split_parts};

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::dataprotection::KeyRing;
-use reftoken::ffi::{self, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken_fuzz::is_known_status;
 
 fn dir() -> &'static PathBuf {

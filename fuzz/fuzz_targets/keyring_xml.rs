@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::dataprotection::KeyRing;
-use reftoken::ffi::{self, reftoken_status, reftoken_str};
+use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
 use reftoken_fuzz::is_known_status;
 

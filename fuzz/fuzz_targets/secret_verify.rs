@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_status, reftoken_str};
+use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
 use reftoken::secret::{self, HashAlgorithm, StoredSecret};
 use reftoken_fuzz::is_known_status;

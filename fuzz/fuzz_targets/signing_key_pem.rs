@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken::jwt::{Algorithm, SigningKey, VerifyingKey};
 use reftoken_fuzz::is_known_status;
 

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken::{handle, key, limits, validation};
 use reftoken_fuzz::{is_known_status, split_parts};
 use sha2::{Digest, Sha256};

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reftoken::ffi::{self, reftoken_grant, reftoken_status};
+use reftoken_ffi::{self as ffi, reftoken_grant, reftoken_status};
 use reftoken::grant::Token;
 use reftoken::instant::Instant;
 use reftoken::introspection::{self, Caller, IdentityServerVersion, Options};

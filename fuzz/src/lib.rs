@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use reftoken::dataprotection::KeyRing;
-use reftoken::ffi::reftoken_status;
+use reftoken_ffi::reftoken_status;
 use reftoken::instant::{self, Instant};
 
 /// The application name of the Duende fixtures (`SetApplicationName("reftoken-fixtures")`).
@@ -104,16 +104,16 @@ pub fn rings() -> &'static [KeyRing] {
 
 /// The fixture key ring as the C ABI holds it (created once with
 /// `reftoken_keyring_new_from_xml`, never freed).
-pub fn fixture_c_ring() -> *const reftoken::ffi::reftoken_keyring {
+pub fn fixture_c_ring() -> *const reftoken_ffi::reftoken_keyring {
     static RING: OnceLock<usize> = OnceLock::new();
     *RING.get_or_init(|| {
-        let el = reftoken::ffi::reftoken_str {
+        let el = reftoken_ffi::reftoken_str {
             ptr: FIXTURE_KEY_XML.as_ptr().cast(),
             len: FIXTURE_KEY_XML.len(),
         };
         let mut out = std::ptr::null_mut();
         let st = unsafe {
-            reftoken::ffi::reftoken_keyring_new_from_xml(
+            reftoken_ffi::reftoken_keyring_new_from_xml(
                 &el,
                 1,
                 FIXTURE_APP.as_ptr().cast(),
@@ -123,7 +123,7 @@ pub fn fixture_c_ring() -> *const reftoken::ffi::reftoken_keyring {
         };
         assert_eq!(st, reftoken_status::REFTOKEN_OK);
         out as usize
-    }) as *const reftoken::ffi::reftoken_keyring
+    }) as *const reftoken_ffi::reftoken_keyring
 }
 
 /// Every status a C entry point may return; anything else is a bug.

@@ -4,7 +4,7 @@ use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
 use super::{check_null, ffi_boundary, try_core, try_str, write_out};
-use crate::{handle, key, limits};
+use reftoken::{handle, key, limits};
 
 /// The ABI version of the loaded library. Bindings compare it with `REFTOKEN_ABI_VERSION`
 /// from the header they were built against and refuse to run on a mismatch.
@@ -65,13 +65,13 @@ pub unsafe extern "C" fn reftoken_random_hex(
     ffi_boundary("reftoken_random_hex", || {
         check_null!(out_len);
         if length == 0 {
-            return super::fail(crate::Error::InvalidArgument("length must be at least 1"));
+            return super::fail(reftoken::Error::InvalidArgument("length must be at least 1"));
         }
-        if length > crate::limits::MAX_RANDOM_BYTES {
-            return super::fail(crate::Error::TooLarge {
+        if length > reftoken::limits::MAX_RANDOM_BYTES {
+            return super::fail(reftoken::Error::TooLarge {
                 what: "length",
                 len: length,
-                max: crate::limits::MAX_RANDOM_BYTES,
+                max: reftoken::limits::MAX_RANDOM_BYTES,
             });
         }
         let need = 2 * length;

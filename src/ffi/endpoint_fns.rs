@@ -15,13 +15,13 @@ use super::{
     Limit, Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg,
     try_core, try_ref, try_str, write_out, write_out_quiet,
 };
-use crate::Error;
-use crate::endpoint::{
+use reftoken::Error;
+use reftoken::endpoint::{
     self, CredentialSource, Decision, HttpRequest, IntrospectionRequest, TokenTypeHint,
 };
-use crate::instant::Instant;
-use crate::jwt::{self, Algorithm, SigningKey};
-use crate::secret::{self, HashAlgorithm, StoredSecret};
+use reftoken::instant::Instant;
+use reftoken::jwt::{self, Algorithm, SigningKey};
+use reftoken::secret::{self, HashAlgorithm, StoredSecret};
 
 /// `"secret".Sha256()`: base64 of SHA-256, 44 characters.
 pub const REFTOKEN_SECRET_SHA256: u32 = 1;
@@ -728,7 +728,7 @@ pub unsafe extern "C" fn reftoken_introspection_jwt(
         let resp = try_str!(
             response,
             response_len,
-            max = crate::limits::MAX_DATA_LEN,
+            max = reftoken::limits::MAX_DATA_LEN,
             "introspection response"
         );
         let token = try_core!(jwt::introspection_jwt(

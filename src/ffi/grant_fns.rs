@@ -9,12 +9,12 @@ use super::reftoken_status::{self, *};
 use super::{
     Limit, Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
 };
-use crate::dataprotection::KeyRing;
-use crate::grant::{self, Claim, Token};
-use crate::instant::Instant;
-use crate::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
-use crate::validation::{self, Unprotect};
-use crate::{Error, json, key, limits};
+use reftoken::dataprotection::KeyRing;
+use reftoken::grant::{self, Claim, Token};
+use reftoken::instant::Instant;
+use reftoken::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
+use reftoken::validation::{self, Unprotect};
+use reftoken::{Error, json, key, limits};
 
 /// A parsed reference token (IdentityServer's `Token`), from a `Data` column or built with
 /// `reftoken_grant_new`. Free it with `reftoken_grant_free`. Functions that take a `const`
@@ -306,7 +306,7 @@ pub unsafe extern "C" fn reftoken_grant_new(
         if lifetime < 0 {
             return fail(Error::InvalidArgument("lifetime must not be negative"));
         }
-        if !crate::instant::DOTNET_UNIX_SECONDS.contains(&creation_time) {
+        if !reftoken::instant::DOTNET_UNIX_SECONDS.contains(&creation_time) {
             return fail(Error::InvalidArgument(
                 "creation time outside years 1 to 9999",
             ));
@@ -319,7 +319,7 @@ pub unsafe extern "C" fn reftoken_grant_new(
             ..Token::default()
         };
         if token.checked_expiration().is_none() {
-            return fail(crate::grant::EXPIRATION_OUT_OF_RANGE);
+            return fail(reftoken::grant::EXPIRATION_OUT_OF_RANGE);
         }
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
@@ -373,7 +373,7 @@ pub unsafe extern "C" fn reftoken_grant_add_claim(
         try_core!(Error::check_len(
             "claim count",
             token.claims.len() + 1,
-            crate::limits::MAX_CLAIMS
+            reftoken::limits::MAX_CLAIMS
         ));
         token.claims.push(Claim::typed(t, v, vt));
         REFTOKEN_OK
@@ -490,7 +490,7 @@ pub unsafe extern "C" fn reftoken_grant_field(
                 } else {
                     token.expiration()
                 };
-                crate::instant::format(t, &mut buf);
+                reftoken::instant::format(t, &mut buf);
                 Some(buf.as_str())
             }
             _ => return fail(Error::InvalidArgument("unknown grant field")),

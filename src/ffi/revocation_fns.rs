@@ -10,9 +10,9 @@ use super::reftoken_status::{self, *};
 use super::try_core;
 use super::validator_fns::{CLookup, reftoken_validator};
 use super::{Opaque, check_null, fail, ffi_boundary, try_ref, try_str};
-use crate::Error;
-use crate::revocation::{Fence, Listener, Target};
-use crate::validator::Validator;
+use reftoken::Error;
+use reftoken::revocation::{Fence, Listener, Target};
+use reftoken::validator::Validator;
 
 /// A background thread that keeps one connection to PostgreSQL or Redis, listens on a
 /// channel, and evicts every store key published there from one validator's cache. Free it
@@ -82,7 +82,7 @@ fn start(
     channel: &str,
     stale_bound_ms: u32,
 ) -> Result<Listener, Error> {
-    let mut opts = crate::revocation::Options::default();
+    let mut opts = reftoken::revocation::Options::default();
     if !channel.is_empty() {
         opts.channel = channel.to_owned();
     }
@@ -91,8 +91,8 @@ fn start(
     }
     let target = Arc::new(CTarget(Arc::clone(v)));
     match kind {
-        Kind::Postgres => crate::revocation::postgres::listen(url, target, opts),
-        Kind::Redis => crate::revocation::redis::listen(url, target, opts),
+        Kind::Postgres => reftoken::revocation::postgres::listen(url, target, opts),
+        Kind::Redis => reftoken::revocation::redis::listen(url, target, opts),
     }
 }
 
@@ -335,7 +335,7 @@ pub unsafe extern "C" fn reftoken_revocation_publish_redis(
         #[cfg(feature = "revocation")]
         {
             let channel = (!channel.is_empty()).then_some(channel);
-            let n = try_core!(crate::revocation::redis::publish(url, channel, key));
+            let n = try_core!(reftoken::revocation::redis::publish(url, channel, key));
             if !out_receivers.is_null() {
                 // SAFETY: checked non-null.
                 unsafe { *out_receivers = n };

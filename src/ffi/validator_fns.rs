@@ -11,13 +11,13 @@ use super::reftoken_status::{self, *};
 use super::{
     Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
 };
-use crate::Error;
-use crate::dataprotection::KeyRing;
-use crate::grant::Token;
-use crate::instant::Instant;
-use crate::introspection;
-use crate::validation::{MAX_PRESENTED_HANDLE_LEN, StoredGrant};
-use crate::validator::{CacheOptions, Found, Lookup, Validator};
+use reftoken::Error;
+use reftoken::dataprotection::KeyRing;
+use reftoken::grant::Token;
+use reftoken::instant::Instant;
+use reftoken::introspection;
+use reftoken::validation::{MAX_PRESENTED_HANDLE_LEN, StoredGrant};
+use reftoken::validator::{CacheOptions, Found, Lookup, Validator};
 
 /// Where a lookup callback puts the row it found. Valid only during the callback.
 pub struct reftoken_row {
@@ -66,7 +66,7 @@ pub unsafe extern "C" fn reftoken_row_set(
         let d = try_str!(
             data,
             data_len,
-            max = crate::limits::MAX_DATA_LEN,
+            max = reftoken::limits::MAX_DATA_LEN,
             "Data column"
         );
         // SAFETY: `row` is the slot the library passed to the callback, alive for its duration.
@@ -316,7 +316,7 @@ pub unsafe extern "C" fn reftoken_validator_evict(
 ) -> reftoken_status {
     ffi_boundary("reftoken_validator_evict", || {
         let v = try_ref!(Arc<Validator<CLookup>>, validator);
-        let k = try_str!(key, key_len, stand_in_over = crate::key::MAX_KEY_LEN);
+        let k = try_str!(key, key_len, stand_in_over = reftoken::key::MAX_KEY_LEN);
         v.evict(k);
         REFTOKEN_OK
     })

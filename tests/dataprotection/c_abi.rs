@@ -4,8 +4,8 @@ use std::ffi::c_char;
 use std::ptr::{null, null_mut};
 
 use reftoken::dataprotection::MAX_PURPOSES;
-use reftoken::ffi::reftoken_status::*;
-use reftoken::ffi::*;
+use reftoken_ffi::reftoken_status::*;
+use reftoken_ffi::*;
 
 use super::*;
 use crate::common::{

@@ -28,7 +28,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reftoken::Error;
 use reftoken::endpoint::{self, ApiResource, Client};
-use reftoken::ffi::{self, reftoken_status, reftoken_str};
+use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
 use reftoken::secret::{self, HashAlgorithm, StoredSecret};
 use serde_json::{Value, json};

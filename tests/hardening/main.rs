@@ -29,7 +29,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reftoken::Error;
 use reftoken::dataprotection::KeyRing;
-use reftoken::ffi::*;
+use reftoken_ffi::*;
 use reftoken::grant::{self, Token};
 use reftoken::instant::Instant;
 

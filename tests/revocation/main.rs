@@ -40,8 +40,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reftoken::Error;
-use reftoken::ffi::reftoken_status::{self, *};
-use reftoken::ffi::*;
+use reftoken_ffi::reftoken_status::{self, *};
+use reftoken_ffi::*;
 use reftoken::instant::Instant as At;
 use reftoken::revocation::{self, Options};
 use reftoken::validation::StoredGrant;

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::Error;
+use reftoken::Error;
 
 mod core_fns;
 mod endpoint_fns;
@@ -231,8 +231,8 @@ macro_rules! check_null {
     ($($p:ident),+ $(,)?) => {
         $(
             if $p.is_null() {
-                return $crate::ffi::fail_with(
-                    $crate::ffi::reftoken_status::REFTOKEN_NULL_ARGUMENT,
+                return $crate::fail_with(
+                    $crate::reftoken_status::REFTOKEN_NULL_ARGUMENT,
                     concat!("argument `", stringify!($p), "` is NULL"),
                 );
             }
@@ -252,19 +252,19 @@ pub(crate) use check_null;
 ///   core gets a stand-in ([`Limit::StandIn`]).
 macro_rules! try_str {
     (@ $ptr:ident, $len:ident, $limit:expr) => {
-        match unsafe { $crate::ffi::str_arg($ptr, $len, stringify!($ptr), $limit) } {
+        match unsafe { $crate::str_arg($ptr, $len, stringify!($ptr), $limit) } {
             Ok(s) => s,
             Err(status) => return status,
         }
     };
     ($ptr:ident, $len:ident) => {
-        $crate::ffi::try_str!(@ $ptr, $len, $crate::ffi::Limit::Unlimited)
+        $crate::try_str!(@ $ptr, $len, $crate::Limit::Unlimited)
     };
     ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
-        $crate::ffi::try_str!(@ $ptr, $len, $crate::ffi::Limit::refuse($what, $max))
+        $crate::try_str!(@ $ptr, $len, $crate::Limit::refuse($what, $max))
     };
     ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
-        $crate::ffi::try_str!(@ $ptr, $len, const { $crate::ffi::Limit::stand_in($max) })
+        $crate::try_str!(@ $ptr, $len, const { $crate::Limit::stand_in($max) })
     };
 }
 pub(crate) use try_str;
@@ -274,19 +274,19 @@ pub(crate) use try_str;
 #[allow(unused_macros)]
 macro_rules! try_bytes {
     (@ $ptr:ident, $len:ident, $limit:expr) => {
-        match unsafe { $crate::ffi::bytes_arg($ptr, $len, stringify!($ptr), $limit) } {
+        match unsafe { $crate::bytes_arg($ptr, $len, stringify!($ptr), $limit) } {
             Ok(s) => s,
             Err(status) => return status,
         }
     };
     ($ptr:ident, $len:ident) => {
-        $crate::ffi::try_bytes!(@ $ptr, $len, $crate::ffi::Limit::Unlimited)
+        $crate::try_bytes!(@ $ptr, $len, $crate::Limit::Unlimited)
     };
     ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
-        $crate::ffi::try_bytes!(@ $ptr, $len, $crate::ffi::Limit::refuse($what, $max))
+        $crate::try_bytes!(@ $ptr, $len, $crate::Limit::refuse($what, $max))
     };
     ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
-        $crate::ffi::try_bytes!(@ $ptr, $len, const { $crate::ffi::Limit::stand_in($max) })
+        $crate::try_bytes!(@ $ptr, $len, const { $crate::Limit::stand_in($max) })
     };
 }
 #[allow(unused_imports)]
@@ -297,7 +297,7 @@ macro_rules! try_core {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
-            Err(e) => return $crate::ffi::fail(e),
+            Err(e) => return $crate::fail(e),
         }
     };
 }
@@ -336,7 +336,7 @@ impl Limit {
 }
 
 /// Length of [`STAND_IN`]: the largest limit it stands in for (a form body) plus one.
-const STAND_IN_LEN: usize = crate::endpoint::MAX_FORM_LEN + 1;
+const STAND_IN_LEN: usize = reftoken::endpoint::MAX_FORM_LEN + 1;
 /// What [`Limit::StandIn`] hands the core for an argument over its limit (zeros, in `.bss`).
 static STAND_IN: [u8; STAND_IN_LEN] = [0; STAND_IN_LEN];
 
@@ -487,11 +487,11 @@ pub(crate) trait Opaque: Sized {
 /// Borrows an opaque handle or returns `REFTOKEN_NULL_ARGUMENT`.
 macro_rules! try_ref {
     ($ty:ty, $p:ident) => {
-        match unsafe { <$ty as $crate::ffi::Opaque>::borrow_c($p) } {
+        match unsafe { <$ty as $crate::Opaque>::borrow_c($p) } {
             Some(v) => v,
             None => {
-                return $crate::ffi::fail_with(
-                    $crate::ffi::reftoken_status::REFTOKEN_NULL_ARGUMENT,
+                return $crate::fail_with(
+                    $crate::reftoken_status::REFTOKEN_NULL_ARGUMENT,
                     concat!("argument `", stringify!($p), "` is NULL"),
                 )
             }
@@ -517,11 +517,11 @@ pub const REFTOKEN_MAX_KEY_LEN: usize = 64;
 
 // The header's copies of the limits must agree with the core's.
 const _: () = {
-    assert!(REFTOKEN_MAX_DATA_LEN == crate::limits::MAX_DATA_LEN);
-    assert!(REFTOKEN_MAX_HANDLE_LEN == crate::limits::MAX_HANDLE_LEN);
-    assert!(REFTOKEN_MAX_GRANT_TYPE_LEN == crate::limits::MAX_GRANT_TYPE_LEN);
-    assert!(REFTOKEN_MAX_CLAIMS == crate::limits::MAX_CLAIMS);
-    assert!(REFTOKEN_MAX_RANDOM_BYTES == crate::limits::MAX_RANDOM_BYTES);
-    assert!(REFTOKEN_HANDLE_LEN == crate::handle::HANDLE_LEN);
-    assert!(REFTOKEN_MAX_KEY_LEN == crate::key::MAX_KEY_LEN);
+    assert!(REFTOKEN_MAX_DATA_LEN == reftoken::limits::MAX_DATA_LEN);
+    assert!(REFTOKEN_MAX_HANDLE_LEN == reftoken::limits::MAX_HANDLE_LEN);
+    assert!(REFTOKEN_MAX_GRANT_TYPE_LEN == reftoken::limits::MAX_GRANT_TYPE_LEN);
+    assert!(REFTOKEN_MAX_CLAIMS == reftoken::limits::MAX_CLAIMS);
+    assert!(REFTOKEN_MAX_RANDOM_BYTES == reftoken::limits::MAX_RANDOM_BYTES);
+    assert!(REFTOKEN_HANDLE_LEN == reftoken::handle::HANDLE_LEN);
+    assert!(REFTOKEN_MAX_KEY_LEN == reftoken::key::MAX_KEY_LEN);
 };
