@@ -158,7 +158,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             ClientId = "ro.client",
             ClientSecrets = { new Secret("ro.client-secret".Sha256()) },
-            AllowedGrantTypes = GrantTypes.ResourceOwnerPassword,
+            AllowedGrantTypes = Duende.IdentityServer.Models.GrantTypes.ResourceOwnerPassword,
             AccessTokenType = AccessTokenType.Reference,
             AllowedScopes = ["api1.read", "api1.write", "api2.read"],
         },
@@ -166,7 +166,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             ClientId = "machine",
             ClientSecrets = { new Secret("machine-secret".Sha256()) },
-            AllowedGrantTypes = GrantTypes.ClientCredentials,
+            AllowedGrantTypes = Duende.IdentityServer.Models.GrantTypes.ClientCredentials,
             AccessTokenType = AccessTokenType.Reference,
             AllowedScopes = ["api1.read", "api1.write", "api2.read"],
             Claims = [new ClientClaim("tier", "gold"), new ClientClaim("tier", "silver"), new ClientClaim("quota", "100", ClaimValueTypes.Integer)],
@@ -175,7 +175,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             ClientId = "short",
             ClientSecrets = { new Secret("short-secret".Sha256()) },
-            AllowedGrantTypes = GrantTypes.ClientCredentials,
+            AllowedGrantTypes = Duende.IdentityServer.Models.GrantTypes.ClientCredentials,
             AccessTokenType = AccessTokenType.Reference,
             AccessTokenLifetime = 60,
             AllowedScopes = ["api1.read"],
@@ -184,7 +184,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             ClientId = "toggle",
             ClientSecrets = { new Secret("toggle-secret".Sha256()) },
-            AllowedGrantTypes = GrantTypes.ClientCredentials,
+            AllowedGrantTypes = Duende.IdentityServer.Models.GrantTypes.ClientCredentials,
             AccessTokenType = AccessTokenType.Reference,
             AllowedScopes = ["api1.read"],
         },

@@ -91,6 +91,39 @@ public sealed class ParityTests(Deployment d) : IClassFixture<Deployment>
         }
     }
 
+    /// <summary>
+    /// With caches on: RefToken's cache hit gives the principal of the first request, hence of
+    /// Duende's handler without cache. Duende's own cache hit does not: its HybridCache keeps each
+    /// claim's type and value only (its <c>ClaimSerializer</c>), so a cached principal's claims are
+    /// issued by <c>LOCAL AUTHORITY</c> and a JSON claim's value type becomes <c>string</c>. That is
+    /// why the comparison above is with the handler's uncached principal.
+    /// </summary>
+    [Fact]
+    public async Task CacheHitsKeepThePrincipal()
+    {
+        await using ApiHost duendeCached = await ApiHost.StartAsync(d.Ids, ApiHost.Introspection(d.Ids, o => o.SetCacheEntryFlags = default));
+        await using ApiHost reftokenCached = await ApiHost.StartAsync(d.Ids, ApiHost.RefTokenSqlite(d.Ids, o => o.EnableCaching = true));
+        string token = await d.Ids.IssueAsync("ro.client", "api1.read", "alice");
+
+        PrincipalView fresh = await d.Duende.MeAsync(token);
+        Assert.True(fresh.Succeeded, fresh.Failure);
+        AssertSame(fresh, await reftokenCached.MeAsync(token), "sqlite, cache miss");
+        Assert.True(await d.Ids.DeleteGrantsAsync("ro.client") >= 1); // from now on only a cache can answer
+        AssertSame(fresh, await reftokenCached.MeAsync(token), "sqlite, cache hit");
+        Assert.False((await d.Duende.MeAsync(token)).Succeeded);
+
+        string other = await d.Ids.IssueAsync("ro.client", "api1.read", "alice");
+        PrincipalView first = await duendeCached.MeAsync(other);
+        Assert.True(await d.Ids.DeleteGrantsAsync("ro.client") >= 1);
+        PrincipalView hit = await duendeCached.MeAsync(other);
+        Assert.True(hit.Succeeded, hit.Failure);
+        Assert.Equal(first.Claims.Select(c => (c.Type, c.Value)), hit.Claims.Select(c => (c.Type, c.Value)));
+        Assert.All(first.Claims, c => Assert.Equal(IdentityServerHost.Issuer, c.Issuer));
+        Assert.All(hit.Claims, c => Assert.Equal(System.Security.Claims.ClaimsIdentity.DefaultIssuer, c.Issuer));
+        Assert.Equal("JSON", first.Claims.Single(c => c.Type == "address").ValueType);
+        Assert.Equal(System.Security.Claims.ClaimValueTypes.String, hit.Claims.Single(c => c.Type == "address").ValueType);
+    }
+
     [Fact]
     public async Task OptionsOfTheSameNameMeanTheSame()
     {
