@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RefToken.AspNetCore against Duende's OAuth2 introspection handler, on one machine in one run: a
-# minimal API on Kestrel at 127.0.0.1 protected three ways, driven by wrk (requests per second, p50,
+# minimal API on Kestrel at 127.0.0.1 protected three ways (and unprotected, for the ceiling), driven by wrk (requests per second, p50,
 # p99), and the time from the DELETE of a token's row to the API's first 401. See README.md.
 #
 #   DUENDE_PACKAGES=<folder> bindings/dotnet/bench/aspnetcore/run.sh
@@ -127,6 +127,12 @@ revocation() { # MODE TRIALS POLL_MS TIMEOUT_S
 }
 declare -A RPS P50 P99 REV
 
+echo "== no authentication (the ceiling of this API, Kestrel and wrk on this machine)"
+start_api anonymous -
+measure anonymous
+REV[anonymous]="-"
+stop_api
+
 echo "== RefToken.AspNetCore (PostgreSQL store, cache, NOTIFY revocation listener)"
 start_api reftoken "$NPGSQL" "$PG_URL" "$KEYRING"
 measure reftoken
@@ -148,14 +154,18 @@ stop_api
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 echo
 echo "== results ($(nproc) cores; wrk -t$WRK_THREADS -c$CONNECTIONS -d${SECS}s after ${WARMUP}s warm-up; one token)"
-printf '| %s | %s | %s | %s | %s | %s |\n' "API protected by" "requests/s" "RefToken vs it" "p50" "p99" "DELETE to first 401"
-printf '|---|---:|---:|---:|---:|---|\n'
-for mode in reftoken introspection introspection-cached; do
+# "added": the machine's time per request beyond the unauthenticated API's (1/rps - 1/rps of nothing),
+# what the authentication costs when both cores are saturated.
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 1e6 / a - 1e6 / b }'; }
+printf '| %s | %s | %s | %s | %s | %s | %s |\n' "API protected by" "requests/s" "RefToken vs it" "added per request" "p50" "p99" "DELETE to first 401 (ms)"
+printf '|---|---:|---:|---:|---:|---:|---|\n'
+for mode in anonymous reftoken introspection introspection-cached; do
   case "$mode" in
+    anonymous) label="nothing (no authentication)" ;;
     reftoken) label="RefToken.AspNetCore, cache warm" ;;
     introspection) label="Duende introspection handler, no cache" ;;
     introspection-cached) label="Duende introspection handler, cache warm" ;;
   esac
-  printf '| %s | %s | %s | %s ms | %s ms | %s |\n' "$label" "${RPS[$mode]}" "$(ratio "${RPS[reftoken]}" "${RPS[$mode]}")" \
-    "${P50[$mode]}" "${P99[$mode]}" "${REV[$mode]}"
+  printf '| %s | %s | %s | %s us | %s ms | %s ms | %s |\n' "$label" "${RPS[$mode]}" "$(ratio "${RPS[reftoken]}" "${RPS[$mode]}")" \
+    "$(added "${RPS[$mode]}" "${RPS[anonymous]}")" "${P50[$mode]}" "${P99[$mode]}" "$(sed -E 's/ ms//g' <<<"${REV[$mode]}")"
 done

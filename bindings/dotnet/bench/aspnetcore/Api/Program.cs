@@ -3,6 +3,7 @@
 // Usage: BenchApi <port> reftoken <npgsql connection string> <libpq URL> <key ring folder>
 //        BenchApi <port> introspection <IdentityServer URL>
 //        BenchApi <port> introspection-cached <IdentityServer URL> <cache seconds>
+//        BenchApi <port> anonymous -
 //
 // reftoken: RefToken.AspNetCore reading IdentityServer's PostgreSQL store, its cache on (the defaults:
 //   10,000 tokens, 5 minutes), revocation through the PostgreSQL NOTIFY listener.
@@ -10,6 +11,7 @@
 //   writes disabled).
 // introspection-cached: Duende's handler with its cache (HybridCache in memory, its default since 7.0)
 //   for the given duration.
+// anonymous: no authentication at all (GET / answers everyone): the ceiling of this API on this machine.
 
 using System;
 using System.Linq;
@@ -35,7 +37,8 @@ builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 
-AuthenticationBuilder auth = builder.Services.AddAuthentication("Bearer");
+// anonymous: no default scheme, so UseAuthentication authenticates nothing.
+AuthenticationBuilder auth = args[1] == "anonymous" ? builder.Services.AddAuthentication() : builder.Services.AddAuthentication("Bearer");
 switch (args[1])
 {
     case "reftoken" when args.Length == 5:
@@ -69,6 +72,8 @@ switch (args[1])
             }
         });
         break;
+    case "anonymous" when args.Length == 3:
+        break;
     default:
         Console.Error.WriteLine("usage: BenchApi <port> reftoken|introspection|introspection-cached ...");
         return 2;
@@ -78,7 +83,12 @@ builder.Services.AddAuthorization();
 var app = builder.Build();
 app.UseAuthentication();
 app.UseAuthorization();
-app.MapGet("/", () => "ok").RequireAuthorization();
+RouteHandlerBuilder root = app.MapGet("/", () => "ok");
+if (args[1] != "anonymous")
+{
+    root.RequireAuthorization();
+}
+
 await app.StartAsync();
 Console.WriteLine($"listening on http://127.0.0.1:{port} ({args[1]})");
 await app.WaitForShutdownAsync();
