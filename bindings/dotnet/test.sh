@@ -219,5 +219,33 @@ else
   echo "Duende IdentityServer integration tests not run: Duende.IdentityServer 7.4.8 does not restore from the configured package sources and DUENDE_PACKAGES (a local folder of its packages) is not set; see bindings/dotnet/README.md."
 fi
 
+# 5. RefToken.AspNetCore against Duende's OAuth2 introspection handler, principal for principal, behind
+#    a real IdentityServer: wherever IdentityServer and the handler's package both restore (the handler
+#    from the package sources, or from DUENDE_PACKAGES beside IdentityServer's packages).
+introspection_probe() {
+  local dir="$work/introspection-probe"
+  mkdir -p "$dir"
+  echo '<Project />' >"$dir/Directory.Build.props"
+  echo '<Project />' >"$dir/Directory.Build.targets"
+  cat >"$dir/IntrospectionProbe.csproj" <<'PROJECT'
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageReference Include="Duende.AspNetCore.Authentication.OAuth2Introspection" Version="7.0.1" /></ItemGroup>
+</Project>
+PROJECT
+  NUGET_PACKAGES="$dir/packages" dotnet restore "$dir/IntrospectionProbe.csproj" \
+    ${DUENDE_PACKAGES:+-p:RestoreAdditionalProjectSources="$DUENDE_PACKAGES"} >"$work/introspection-probe.out" 2>&1
+  local ok=$?
+  rm -rf "$dir/packages"
+  return "$ok"
+}
+if [ "$with_is" != true ]; then
+  echo "Introspection-handler parity tests not run: they need Duende IdentityServer 7.4.8 (see above)."
+elif introspection_probe; then
+  run_tests introspection-parity "$here/tests/RefToken.AspNetCore.IntrospectionParityTests" -c Release || status=1
+else
+  echo "Introspection-handler parity tests not run: Duende.AspNetCore.Authentication.OAuth2Introspection 7.0.1 does not restore from the configured package sources or DUENDE_PACKAGES; see bindings/dotnet/README.md."
+fi
+
 echo "dotnet: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

@@ -73,3 +73,58 @@ internal static class IntrospectionClaims
     // Strings unescaped; everything else (numbers, booleans, objects) as written, so `true` stays "true".
     private static string Text(JsonElement e) => e.ValueKind == JsonValueKind.String ? e.GetString()! : e.GetRawText();
 }
+
+/// <summary>
+/// The claims of responses already seen, keyed by the response's bytes (never by the handle): a cached
+/// token's response is the same on every request, so its claims are made once. The native validator
+/// still judges every request (expiry, revocation, the listener's staleness bound); only the parse of
+/// an identical active response is skipped. The claims are templates: <see cref="ClaimsIdentity"/>
+/// clones each claim it is given, so no request sees another's claim objects. Bounded: at capacity it
+/// starts again empty.
+/// </summary>
+internal sealed class ClaimsMemo(int capacity)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<byte[], Claim[]> _claims = new(ByteContent.Instance);
+
+    public int Count => _claims.Count;
+
+    /// <summary>The claims of <paramref name="response"/> (a template, to be cloned), and whether it is active.</summary>
+    public IReadOnlyList<Claim> From(byte[] response, out bool active)
+    {
+        if (_claims.TryGetValue(response, out Claim[]? known))
+        {
+            active = true;
+            return known;
+        }
+
+        List<Claim> claims = IntrospectionClaims.From(response, out active);
+        if (active && capacity > 0)
+        {
+            if (_claims.Count >= capacity)
+            {
+                _claims.Clear();
+            }
+
+            Claim[] template = claims.ToArray();
+            return _claims.TryAdd(response, template) ? template : claims;
+        }
+
+        return claims;
+    }
+
+    public void Clear() => _claims.Clear();
+
+    private sealed class ByteContent : IEqualityComparer<byte[]>
+    {
+        public static readonly ByteContent Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] bytes)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(bytes);
+            return hash.ToHashCode();
+        }
+    }
+}

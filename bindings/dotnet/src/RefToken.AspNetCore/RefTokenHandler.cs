@@ -88,7 +88,7 @@ public sealed class RefTokenHandler : AuthenticationHandler<RefTokenAuthenticati
             _metrics.CacheHit(Scheme.Name);
         }
 
-        List<Claim> claims = IntrospectionClaims.From(response, out bool active);
+        IReadOnlyList<Claim> claims = validator.Claims.From(response, out bool active);
         if (!active)
         {
             _metrics.Validation(Scheme.Name, "inactive");

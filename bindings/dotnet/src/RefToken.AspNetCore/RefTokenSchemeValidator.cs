@@ -48,6 +48,7 @@ internal sealed class RefTokenSchemeValidator : IDisposable
         }
 
         Caller = IntrospectionCaller.Api(options.ClientId!, options.ApiScopes);
+        Claims = new ClaimsMemo(options.EnableCaching ? options.CacheCapacity : 0);
         IntrospectionOptions = options.IsClientEnabled is { } enabled ? new IntrospectionOptions { IsClientEnabled = enabled } : null;
         // The key ring is applied in the lookup (so that it can be reloaded): the native validator
         // gets unprotected containers.
@@ -83,6 +84,9 @@ internal sealed class RefTokenSchemeValidator : IDisposable
     public TokenValidator Validator { get; }
 
     public IntrospectionCaller Caller { get; }
+
+    /// <summary>The claims of the active responses seen (with caching on), keyed by the response's bytes.</summary>
+    public ClaimsMemo Claims { get; }
 
     public IntrospectionOptions? IntrospectionOptions { get; }
 

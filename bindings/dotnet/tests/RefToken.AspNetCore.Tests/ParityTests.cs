@@ -139,4 +139,35 @@ public class ParityTests
             expected.Claims.Select(c => (c.Type, c.Value, c.ValueType, c.Issuer)).ToArray(),
             actual.Select(c => (c.Type, c.Value, c.ValueType, c.Issuer)).ToArray());
     }
+
+    /// <summary>An identical active response's claims are made once; every identity still gets claims of its own.</summary>
+    [Fact]
+    public void TheClaimsOfAnIdenticalResponseAreMadeOnceAndClonedIntoEachIdentity()
+    {
+        byte[] json = Encoding.UTF8.GetBytes("""{"iss":"https://i","sub":"alice","role":["a","b"],"active":true,"scope":"api1.read"}""");
+        var memo = new ClaimsMemo(capacity: 2);
+
+        var first = memo.From(json, out bool active1);
+        var second = memo.From((byte[])json.Clone(), out bool active2);
+
+        Assert.True(active1 && active2);
+        Assert.Same(first, second);
+        Assert.Equal(1, memo.Count);
+        var a = new ClaimsIdentity(second, "token");
+        var b = new ClaimsIdentity(second, "token");
+        Assert.All(a.Claims.Zip(b.Claims), p => Assert.NotSame(p.First, p.Second));
+        Assert.All(a.Claims, c => Assert.Same(a, c.Subject));
+        Assert.Equal(IntrospectionClaims.From(json, out _).Select(c => (c.Type, c.Value, c.ValueType, c.Issuer)), a.Claims.Select(c => (c.Type, c.Value, c.ValueType, c.Issuer)));
+
+        // Inactive responses are not kept; at capacity it starts again.
+        memo.From(Encoding.UTF8.GetBytes("""{"active":false}"""), out bool inactive);
+        Assert.False(inactive);
+        Assert.Equal(1, memo.Count);
+        memo.From(Encoding.UTF8.GetBytes("""{"sub":"b","active":true}"""), out _);
+        memo.From(Encoding.UTF8.GetBytes("""{"sub":"c","active":true}"""), out _);
+        Assert.Equal(1, memo.Count);
+        var off = new ClaimsMemo(capacity: 0);
+        off.From(json, out _);
+        Assert.Equal(0, off.Count);
+    }
 }
