@@ -34,8 +34,11 @@ chmod 755 "$work"
 pids=()
 servers_ours=""
 cleanup() {
-  for p in "${pids[@]}"; do kill -QUIT "$p" 2>/dev/null || true; done
-  sleep 0.5
+  # TERM: nginx's fast shutdown, and what the .NET host stops on.
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   [ -z "$servers_ours" ] || "$root/scripts/test-servers.sh" stop >/dev/null 2>&1 || true
   [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$work"
