@@ -127,7 +127,9 @@ else
   sq_tokens="$work/tokens"
   # The introspection endpoint, as API api1 with secret "secret".
   stored="$("$root/target/release/reftoken" secret-hash secret)"
+  # The tokens' client must be known to it, or every answer is {"active":false}.
   "$work/introspection_server" --db "$db" --port "$ip_port" --api api1 "$stored" "api1.read api1.write" \
+    --client client1 "$("$root/target/release/reftoken" secret-hash client1-secret)" \
     >"$work/introspection.log" 2>&1 &
   pids+=($!)
   ip_auth="Basic $(printf 'api1:secret' | base64)"
@@ -231,6 +233,9 @@ pids+=($!)
 sleep 1
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/b/x" >/dev/null || { echo "bench.sh: module path fails" >&2; cat "$work/logs/error.log" >&2; exit 1; }
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/c/x" >/dev/null || { echo "bench.sh: auth_request path fails" >&2; exit 1; }
+# auth_request looks only at the status: check that the endpoint does answer active.
+curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/ci" | grep -q '"active":true' ||
+  { echo "bench.sh: the introspection endpoint does not answer active for the tokens" >&2; exit 1; }
 
 # wrk script: rotate through the 1000 tokens, the requests formatted once (so that wrk, on the
 # same cores, spends little per request); (a) is measured with it too, as the limit for the
