@@ -81,12 +81,16 @@ typedef struct {
     ngx_str_t realm;
 } rt_loc_conf_t;
 
-/* What one validation found. Strings are malloc'd (a pool thread cannot use nginx pools)
- * and freed by a cleanup of the request's pool. */
+/* What one validation found. On the event loop (a cache hit) the strings are allocated
+ * from the request's pool; on a pool thread, which cannot use nginx pools, with malloc,
+ * freed by a cleanup of the request's pool (`heap`). `scope` is made from `json` when
+ * something asks for it (a required scope, $reftoken_scope), on the event loop. */
 typedef struct {
     reftoken_status st;
     unsigned deferred : 1; /* needed the store while on the event loop */
     unsigned active : 1;
+    unsigned heap : 1;       /* sub, client_id, json and jwt are malloc'd */
+    unsigned scope_done : 1; /* scope is set (from the pool) */
     uint32_t reason;
     int64_t exp;
     char *sub, *client_id, *scope, *json, *jwt;
@@ -100,15 +104,14 @@ typedef struct {
     u_char *token;
     size_t token_len;
     time_t now;
-    ngx_http_request_t *r;
-    rt_result_t res;
+    rt_result_t *res;
 } rt_task_ctx_t;
 
 typedef enum { RT_NEW = 0, RT_WAITING, RT_DONE } rt_state;
 
 typedef struct {
     rt_state state;
-    rt_result_t *res;
+    rt_result_t res;
 } rt_ctx_t;
 
 static ngx_int_t rt_preconfiguration(ngx_conf_t *cf);
@@ -257,8 +260,13 @@ static void rt_store_free(rt_store_t *s) {
 /* ---------------------------------------------------------------------------------------- */
 /* Validation (runs on the event loop with store access forbidden, or on a pool thread) */
 
-static char *rt_dup(const char *p, size_t len) {
-    char *d = malloc(len + 1);
+/* From `pool`, or with malloc when it is NULL (on a pool thread). */
+static void *rt_alloc(ngx_pool_t *pool, size_t len) {
+    return pool ? ngx_pnalloc(pool, len) : malloc(len);
+}
+
+static char *rt_dup(ngx_pool_t *pool, const char *p, size_t len) {
+    char *d = rt_alloc(pool, len + 1);
     if (d) {
         if (len) memcpy(d, p, len);
         d[len] = '\0';
@@ -267,11 +275,14 @@ static char *rt_dup(const char *p, size_t len) {
 }
 
 static void rt_result_clear(rt_result_t *res) {
-    free(res->sub);
-    free(res->client_id);
-    free(res->scope);
-    free(res->json);
-    free(res->jwt);
+    if (res->heap) {
+        free(res->sub);
+        free(res->client_id);
+        free(res->json);
+        free(res->jwt);
+    }
+    res->heap = 0;
+    res->scope_done = 0;
     res->sub = res->client_id = res->scope = res->json = res->jwt = NULL;
     res->sub_len = res->client_id_len = res->scope_len = res->json_len = res->jwt_len = 0;
 }
@@ -313,7 +324,7 @@ static size_t rt_utf8(unsigned long cp, char *out) {
  * escaped, so the last occurrence of the marker is that member). Returns 0, or -1 when the
  * response has no such member or cannot be read.
  */
-static int rt_scope_from_json(const char *json, size_t len, rt_result_t *res) {
+static int rt_scope_from_json(ngx_pool_t *pool, const char *json, size_t len, rt_result_t *res) {
     static const char marker[] = "\"active\":true,\"scope\":\"";
     size_t mlen = sizeof marker - 1, i, start = 0, o = 0;
     int found = 0;
@@ -327,7 +338,7 @@ static int rt_scope_from_json(const char *json, size_t len, rt_result_t *res) {
         }
     }
     if (!found) return -1;
-    out = malloc(len - start + 1);
+    out = ngx_pnalloc(pool, len - start + 1);
     if (out == NULL) return -1;
     for (i = start; i < len && json[i] != '"'; i++) {
         char c = json[i];
@@ -376,8 +387,21 @@ static int rt_scope_from_json(const char *json, size_t len, rt_result_t *res) {
     res->scope_len = o;
     return 0;
 bad:
-    free(out);
     return -1;
+}
+
+/* Makes `res->scope` (on the event loop, from the request's pool): "" when the response has
+ * none. Returns 0, or -1 when out of memory. */
+static int rt_result_scope(ngx_http_request_t *r, rt_result_t *res) {
+    if (res->scope_done) return 0;
+    if (rt_scope_from_json(r->main->pool, res->json, res->json_len, res) != 0) {
+        res->scope = ngx_pnalloc(r->main->pool, 1);
+        if (res->scope == NULL) return -1;
+        res->scope[0] = '\0';
+        res->scope_len = 0;
+    }
+    res->scope_done = 1;
+    return 0;
 }
 
 static void rt_last_error(char *out, size_t cap) {
@@ -385,9 +409,11 @@ static void rt_last_error(char *out, size_t cap) {
     if (reftoken_last_error(out, cap, &n) != REFTOKEN_OK) out[0] = '\0';
 }
 
-/* Validates `token` for the location's API at `now` into `res`. */
+/* Validates `token` for the location's API at `now` into `res`: on the event loop when
+ * `pool` is the request's pool (the store may not be used; strings from the pool), on a
+ * pool thread when it is NULL (strings malloc'd). */
 static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *token, size_t token_len, time_t now,
-                        int on_event_loop, rt_result_t *res) {
+                        ngx_pool_t *pool, rt_result_t *res) {
     reftoken_caller caller;
     reftoken_verdict v;
     reftoken_grant *grant = NULL;
@@ -396,6 +422,7 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
     size_t n = 0;
 
     rt_result_clear(res);
+    res->heap = pool == NULL;
     res->deferred = 0;
     res->active = 0;
     res->err[0] = '\0';
@@ -406,7 +433,7 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
     caller.scopes.ptr = (const char *)lcf->api_scopes.data;
     caller.scopes.len = lcf->api_scopes.len;
 
-    rt_tls_event_loop = on_event_loop;
+    rt_tls_event_loop = pool != NULL;
     rt_tls_deferred = 0;
     st = reftoken_validator_validate(mcf->validator, (const char *)token, token_len, &caller, (int64_t)now, NULL,
                                      &grant, &v);
@@ -432,22 +459,22 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
         reftoken_grant_free(grant);
         return;
     }
-    res->sub = rt_dup(v.subject.ptr ? v.subject.ptr : "", v.subject.len);
-    res->client_id = rt_dup(v.client_id.ptr ? v.client_id.ptr : "", v.client_id.len);
+    res->sub = rt_dup(pool, v.subject.ptr ? v.subject.ptr : "", v.subject.len);
+    res->client_id = rt_dup(pool, v.client_id.ptr ? v.client_id.ptr : "", v.client_id.len);
     res->sub_len = v.subject.len;
     res->client_id_len = v.client_id.len;
 
     st = reftoken_introspect(grant, &caller, (int64_t)now, NULL, buf, sizeof buf, &n);
     if (st == REFTOKEN_OK) {
-        res->json = rt_dup(buf, n);
+        res->json = rt_dup(pool, buf, n);
     } else if (st == REFTOKEN_BUFFER_TOO_SMALL) {
-        char *big = malloc(n + 1);
+        char *big = rt_alloc(pool, n + 1);
         size_t m = 0;
         st = big ? reftoken_introspect(grant, &caller, (int64_t)now, NULL, big, n + 1, &m) : REFTOKEN_INTERNAL_PANIC;
         if (st == REFTOKEN_OK) {
             res->json = big;
             n = m;
-        } else {
+        } else if (pool == NULL) {
             free(big);
         }
     }
@@ -461,13 +488,10 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
         return;
     }
     res->json_len = n;
-    if (rt_scope_from_json(res->json, res->json_len, res) != 0) {
-        res->scope = rt_dup("", 0);
-        res->scope_len = 0;
-    }
     res->active = 1;
 
-    if (lcf->jwt && mcf->jwt_key) {
+    /* Only on a pool thread (reftoken_jwt on always takes it): a signature is not free. */
+    if (pool == NULL && lcf->jwt && mcf->jwt_key) {
         char *jwt = malloc(4096 + 2 * n);
         size_t cap = 4096 + 2 * n, m = 0;
         const char *iss = mcf->jwt_issuer.len ? (const char *)mcf->jwt_issuer.data : "";
@@ -579,6 +603,7 @@ static ngx_int_t rt_answer(ngx_http_request_t *r, rt_loc_conf_t *lcf, rt_result_
     if (!res->active) return rt_challenge(r, lcf, NGX_HTTP_UNAUTHORIZED, "invalid_token", rt_reason_text(res->reason));
     if (lcf->require) {
         ngx_str_t *want = lcf->require->elts;
+        if (rt_result_scope(r, res) != 0) return NGX_HTTP_INTERNAL_SERVER_ERROR;
         for (i = 0; i < lcf->require->nelts; i++)
             if (!rt_has_scope(res, &want[i]))
                 return rt_challenge(r, lcf, NGX_HTTP_FORBIDDEN, "insufficient_scope",
@@ -597,7 +622,7 @@ static void rt_result_cleanup(void *data) {
 static void rt_thread_handler(void *data, ngx_log_t *log) {
     rt_task_ctx_t *t = data;
     (void)log;
-    rt_validate(t->mcf, t->lcf, t->token, t->token_len, t->now, 0, &t->res);
+    rt_validate(t->mcf, t->lcf, t->token, t->token_len, t->now, NULL, t->res);
 }
 
 static void rt_thread_done(ngx_event_t *ev) {
@@ -613,16 +638,23 @@ static void rt_thread_done(ngx_event_t *ev) {
     ngx_http_run_posted_requests(c);
 }
 
-/* Token68 (RFC 7235), which RFC 6750's b64token is. */
-static int rt_alnum(u_char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+/* Token68 (RFC 7235), which RFC 6750's b64token is: 1 for the characters before the '='
+ * padding, 2 for '='. A table, since every request's token goes through it. */
+static u_char rt_token68_chars[256];
+
+static void rt_token68_init(void) {
+    const char *extra = "-._~+/";
+    int c;
+    for (c = '0'; c <= '9'; c++) rt_token68_chars[c] = 1;
+    for (c = 'a'; c <= 'z'; c++) rt_token68_chars[c] = 1;
+    for (c = 'A'; c <= 'Z'; c++) rt_token68_chars[c] = 1;
+    for (; *extra; extra++) rt_token68_chars[(u_char)*extra] = 1;
+    rt_token68_chars['='] = 2;
 }
 
 static int rt_token68(const u_char *p, size_t len) {
     size_t i = 0;
-    while (i < len && (rt_alnum(p[i]) || p[i] == '-' || p[i] == '.' || p[i] == '_' || p[i] == '~' || p[i] == '+' ||
-                       p[i] == '/'))
-        i++;
+    while (i < len && rt_token68_chars[p[i]] == 1) i++;
     if (i == 0) return 0;
     while (i < len && p[i] == '=') i++;
     return i == len;
@@ -632,9 +664,11 @@ static ngx_int_t rt_access_handler(ngx_http_request_t *r) {
     rt_loc_conf_t *lcf = ngx_http_get_module_loc_conf(r, ngx_http_reftoken_module);
     rt_main_conf_t *mcf;
     rt_ctx_t *ctx;
+    rt_result_t *res;
     ngx_str_t *auth;
     u_char *p, *end, *tok;
     size_t tok_len;
+    time_t now;
     rt_task_ctx_t *t;
     ngx_thread_task_t *task;
     ngx_pool_cleanup_t *cln;
@@ -645,7 +679,7 @@ static ngx_int_t rt_access_handler(ngx_http_request_t *r) {
     ctx = ngx_http_get_module_ctx(r, ngx_http_reftoken_module);
     if (ctx) {
         if (ctx->state == RT_WAITING) return NGX_AGAIN;
-        if (ctx->state == RT_DONE) return rt_answer(r, lcf, ctx->res);
+        if (ctx->state == RT_DONE) return rt_answer(r, lcf, &ctx->res);
     }
 
     if (r->headers_in.authorization == NULL) return rt_challenge(r, lcf, NGX_HTTP_UNAUTHORIZED, NULL, NULL);
@@ -667,40 +701,46 @@ static ngx_int_t rt_access_handler(ngx_http_request_t *r) {
         return rt_challenge(r, lcf, NGX_HTTP_UNAUTHORIZED, "invalid_token", "The access token is malformed");
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof *ctx);
+        /* Not zeroed as a whole: the result's fields are set below or by rt_validate. */
+        ctx = ngx_palloc(r->pool, sizeof *ctx);
         if (ctx == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ctx->state = RT_NEW;
         ngx_http_set_ctx(r, ctx, ngx_http_reftoken_module);
     }
-
-    task = ngx_thread_task_alloc(r->pool, sizeof *t);
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (task == NULL || cln == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    t = task->ctx;
-    cln->handler = rt_result_cleanup;
-    cln->data = &t->res;
-    ctx->res = &t->res;
-    t->mcf = mcf;
-    t->lcf = lcf;
-    t->now = ngx_time();
-    t->r = r;
+    res = &ctx->res;
+    ngx_memzero(res, offsetof(rt_result_t, err));
+    res->err[0] = '\0';
+    now = ngx_time();
 
     if (mcf->validator == NULL) {
-        t->res.st = REFTOKEN_IO_ERROR;
-        ngx_cpystrn((u_char *)t->res.err, (u_char *)"no validator in this worker", sizeof t->res.err);
+        res->st = REFTOKEN_IO_ERROR;
+        ngx_cpystrn((u_char *)res->err, (u_char *)"no validator in this worker", sizeof res->err);
         ctx->state = RT_DONE;
-        return rt_answer(r, lcf, ctx->res);
+        return rt_answer(r, lcf, res);
     }
 
-    /* First from the cache, on the event loop; the JWT (a signature) is always made on a
-     * pool thread. */
+    /* First from the cache, on the event loop, with nothing but the request's pool
+     * allocated here; the JWT (a signature) is always made on a pool thread. */
     if (!lcf->jwt) {
-        rt_validate(mcf, lcf, tok, tok_len, t->now, 1, &t->res);
-        if (!t->res.deferred) {
+        rt_validate(mcf, lcf, tok, tok_len, now, r->pool, res);
+        if (!res->deferred) {
             ctx->state = RT_DONE;
-            return rt_answer(r, lcf, ctx->res);
+            return rt_answer(r, lcf, res);
         }
     }
 
+    /* The store is needed: a pool thread validates, with malloc'd results that a cleanup of
+     * the request's pool frees. */
+    task = ngx_thread_task_alloc(r->pool, sizeof *t);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (task == NULL || cln == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    cln->handler = rt_result_cleanup;
+    cln->data = res;
+    t = task->ctx;
+    t->mcf = mcf;
+    t->lcf = lcf;
+    t->now = now;
+    t->res = res;
     t->token = ngx_pnalloc(r->pool, tok_len);
     if (t->token == NULL) return NGX_HTTP_INTERNAL_SERVER_ERROR;
     ngx_memcpy(t->token, tok, tok_len);
@@ -710,11 +750,11 @@ static ngx_int_t rt_access_handler(ngx_http_request_t *r) {
     task->event.handler = rt_thread_done;
     if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
         /* The pool's queue is full: shed load rather than block the event loop. */
-        t->res.st = REFTOKEN_IO_ERROR;
-        t->res.deferred = 0;
-        ngx_cpystrn((u_char *)t->res.err, (u_char *)"thread pool queue full", sizeof t->res.err);
+        res->st = REFTOKEN_IO_ERROR;
+        res->deferred = 0;
+        ngx_cpystrn((u_char *)res->err, (u_char *)"thread pool queue full", sizeof res->err);
         ctx->state = RT_DONE;
-        return rt_answer(r, lcf, ctx->res);
+        return rt_answer(r, lcf, res);
     }
     ctx->state = RT_WAITING;
     r->main->blocked++;
@@ -733,15 +773,19 @@ static ngx_int_t rt_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v
     u_char *p = NULL;
     size_t len = 0;
 
-    if (ctx == NULL || ctx->state != RT_DONE || ctx->res == NULL || !ctx->res->active) {
+    if (ctx == NULL || ctx->state != RT_DONE || !ctx->res.active) {
         v->not_found = 1;
         return NGX_OK;
     }
-    res = ctx->res;
+    res = &ctx->res;
     switch (data) {
         case RT_VAR_SUBJECT: p = (u_char *)res->sub; len = res->sub_len; break;
         case RT_VAR_CLIENT_ID: p = (u_char *)res->client_id; len = res->client_id_len; break;
-        case RT_VAR_SCOPE: p = (u_char *)res->scope; len = res->scope_len; break;
+        case RT_VAR_SCOPE:
+            if (rt_result_scope(r, res) != 0) return NGX_ERROR;
+            p = (u_char *)res->scope;
+            len = res->scope_len;
+            break;
         case RT_VAR_INTROSPECTION: p = (u_char *)res->json; len = res->json_len; break;
         case RT_VAR_JWT: p = (u_char *)res->jwt; len = res->jwt_len; break;
         case RT_VAR_EXPIRES:
@@ -781,6 +825,7 @@ static ngx_http_variable_t rt_vars[] = {
 
 static ngx_int_t rt_preconfiguration(ngx_conf_t *cf) {
     ngx_http_variable_t *v, *d;
+    rt_token68_init();
     for (d = rt_vars; d->name.len; d++) {
         v = ngx_http_add_variable(cf, &d->name, d->flags);
         if (v == NULL) return NGX_ERROR;
@@ -1046,7 +1091,7 @@ static ngx_int_t rt_init_process(ngx_cycle_t *cycle) {
     s->connections = (unsigned)m->store_connections;
     if (m->store.data[0] == 's') {
         s->kind = RT_STORE_SQLITE;
-        s->spec = rt_dup((const char *)m->store.data + 7, m->store.len - 7);
+        s->spec = rt_dup(NULL, (const char *)m->store.data + 7, m->store.len - 7);
     } else {
         s->kind = RT_STORE_POSTGRES;
         s->spec = rt_pg_conninfo(m->store.data, m->store.len);

@@ -433,6 +433,10 @@ local VARS = {
     reftoken_expires = "exp", reftoken_introspection = "json", reftoken_jwt = "jwt",
 }
 
+local function set_var(var, value)
+    ngx.var[var] = value
+end
+
 local function has_scope(list, want)
     for s in list:gmatch("[^ ]+") do
         if s == want then return true end
@@ -465,10 +469,9 @@ end
 -- Returns the result table when the token is accepted (also in ngx.ctx.reftoken).
 function _M.access(self, opts)
     local realm = opts.realm or "api"
-    local auth = ngx.req.get_headers()["authorization"]
-    if type(auth) == "table" then
-        return challenge(400, realm, "invalid_request", "The Authorization header is malformed")
-    end
+    -- One header's value, without building a table of all of them: nginx itself refuses a
+    -- request with two Authorization headers (400) before any phase handler runs.
+    local auth = ngx.var.http_authorization
     if not auth then return challenge(401, realm) end
     local scheme, rest = auth:match("^([Bb][Ee][Aa][Rr][Ee][Rr])(.*)$")
     if not scheme or (rest ~= "" and rest:sub(1, 1) ~= " ") then return challenge(401, realm) end
@@ -505,7 +508,8 @@ function _M.access(self, opts)
         if value ~= nil then
             value = tostring(value)
             -- Header values cannot carry CR or LF; such a value is not forwarded.
-            if not value:find("[\r\n]") then pcall(function() ngx.var[var] = value end) end
+            -- pcall: a variable the configuration does not declare cannot be set.
+            if not value:find("[\r\n]") then pcall(set_var, var, value) end
         end
     end
     return res
