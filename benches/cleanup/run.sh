@@ -194,6 +194,8 @@ SQL
       for impl in $impls; do
         rm -f "$db" "$db-wal" "$db-shm"
         cp "$tpl" "$db"    # the same file for each run
+        # On disk before the run: otherwise the cleanup's first sync waits for the whole copy.
+        sync "$db"
         log "$what, batch $batch: $impl"
         run "$impl" --sqlite "$db" "$batch" >"$out/summary.json" 2>"$out/cleanup.err" ||
           { cat "$out/cleanup.err" >&2; exit 1; }
