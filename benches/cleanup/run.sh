@@ -174,6 +174,8 @@ if [ "${SKIP_SQLITE:-0}" != 1 ]; then
     rm -f "$tpl" "$tpl-wal" "$tpl-shm"
     cp tests/fixtures/duende/persisted-grants-unprotected.db "$tpl"
     chmod u+w "$tpl"
+    # Times as EF Core writes them (yyyy-MM-dd HH:mm:ss.FFFFFFF: no trailing zeros), which
+    # IdentityServer's DELETE compares as text with the times it read back.
     sqlite3 "$tpl" >/dev/null <<SQL
 PRAGMA journal_mode = $mode;
 DELETE FROM "PersistedGrants";
@@ -181,9 +183,9 @@ WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < $ROWS)
 INSERT INTO "PersistedGrants" ("Key", "Type", "SubjectId", "SessionId", "ClientId", "CreationTime",
     "Expiration", "ConsumedTime", "Data")
 SELECT hex(randomblob(32)), 'reference_token', 'user' || (x % 50000), hex(randomblob(16)),
-       'client' || (x % 20), strftime('%Y-%m-%d %H:%M:%f', 'now', '-31 days'),
-       CASE WHEN x % 4 = 0 THEN strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (x % 2592000) || ' seconds')
-            ELSE strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 day') END,
+       'client' || (x % 20), rtrim(rtrim(strftime('%Y-%m-%d %H:%M:%f', 'now', '-31 days'), '0'), '.'),
+       rtrim(rtrim(CASE WHEN x % 4 = 0 THEN strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (x % 2592000) || ' seconds')
+            ELSE strftime('%Y-%m-%d %H:%M:%f', 'now', '+1 day') END, '0'), '.'),
        NULL, printf('%.*c', $DATA_BYTES, 'x')
 FROM i;
 ANALYZE;
