@@ -221,3 +221,56 @@ pub fn with_dbname(url: &str, db: &str) -> String {
 
 /// IdentityServer's `PersistedGrants` table as EF Core (Npgsql) creates it.
 pub const PG_SCHEMA: &str = include_str!("../../../tests/fixtures/persisted-grants-postgres.sql");
+
+pub mod stores;
+
+/// The single output line of `r`, as JSON.
+pub fn json(r: &Run) -> Value {
+    serde_json::from_str(r.line()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+/// The server URL in `var`; a test that needs it runs only when selected (`--ignored
+/// servers_`), so without it it fails.
+pub fn server(var: &str, test: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{test}: {var} is not set: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"
+        ),
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Asserts that `reftoken args...` exits with `code` and prints nothing on stdout: 2, a usage
+/// error; 1, a failure, said on stderr as an error that names no password.
+pub fn assert_exits(code: i32, args: &[&str]) {
+    let r = reftoken(args, None);
+    assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
+    assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    if code == 1 {
+        assert!(
+            r.stderr.starts_with("reftoken: error: ") && !r.stderr.contains("hunter2"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}
+
+/// One test per command line, each `name: [args...];` asserting the exit code `code` (see
+/// `assert_exits`), so that a failure names its case.
+#[macro_export]
+macro_rules! exits {
+    ($code:literal => $($name:ident: [$($arg:expr),* $(,)?];)*) => {$(
+        #[test]
+        fn $name() {
+            $crate::common::assert_exits($code, &[$($arg),*]);
+        }
+    )*};
+}
