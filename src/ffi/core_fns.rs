@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
-use super::{check_null, ffi_boundary, try_core, try_str, write_out};
+use super::{check_null, ffi_boundary, try_str, write_out};
 use reftoken::{handle, key, limits};
 
 /// The ABI version of the loaded library. Bindings compare it with `REFTOKEN_ABI_VERSION`
@@ -65,31 +65,33 @@ pub unsafe extern "C" fn reftoken_random_hex(
     ffi_boundary("reftoken_random_hex", || {
         check_null!(out_len);
         if length == 0 {
-            return super::fail(reftoken::Error::InvalidArgument("length must be at least 1"));
+            return Err(super::fail(reftoken::Error::InvalidArgument(
+                "length must be at least 1",
+            )));
         }
         if length > reftoken::limits::MAX_RANDOM_BYTES {
-            return super::fail(reftoken::Error::TooLarge {
+            return Err(super::fail(reftoken::Error::TooLarge {
                 what: "length",
                 len: length,
                 max: reftoken::limits::MAX_RANDOM_BYTES,
-            });
+            }));
         }
         let need = 2 * length;
         // SAFETY: checked non-null.
         unsafe { *out_len = need };
         if out.is_null() || out_cap < need {
-            return super::fail_with(
+            return Err(super::fail_with(
                 REFTOKEN_BUFFER_TOO_SMALL,
                 format!("the output needs {need} bytes; the buffer holds {out_cap}"),
-            );
+            ));
         }
         // SAFETY: `out` holds at least `need` bytes (checked above) and is only written.
         let dst = unsafe { std::slice::from_raw_parts_mut(out.cast::<u8>(), out_cap) };
-        try_core!(handle::random_hex_into(&mut dst[..need]));
+        handle::random_hex_into(&mut dst[..need])?;
         if out_cap > need {
             dst[need] = 0;
         }
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -110,24 +112,24 @@ pub unsafe extern "C" fn reftoken_handle_new(
         if out.is_null() || out_cap < handle::HANDLE_LEN {
             // SAFETY: checked non-null.
             unsafe { *out_len = handle::HANDLE_LEN };
-            return super::fail_with(
+            return Err(super::fail_with(
                 REFTOKEN_BUFFER_TOO_SMALL,
                 format!(
                     "a handle needs {} bytes; the buffer holds {out_cap}",
                     handle::HANDLE_LEN
                 ),
-            );
+            ));
         }
         // SAFETY: `out` holds at least HANDLE_LEN bytes (checked above) and is only written.
         let dst = unsafe { &mut *out.cast::<[u8; handle::HANDLE_LEN]>() };
-        try_core!(handle::new_handle_into(dst));
+        handle::new_handle_into(dst)?;
         if out_cap > handle::HANDLE_LEN {
             // SAFETY: within `out_cap`.
             unsafe { *out.add(handle::HANDLE_LEN) = 0 };
         }
         // SAFETY: checked non-null.
         unsafe { *out_len = handle::HANDLE_LEN };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -159,7 +161,7 @@ pub unsafe extern "C" fn reftoken_store_key(
             max = limits::MAX_GRANT_TYPE_LEN,
             "grant type"
         );
-        let k = try_core!(key::store_key(h, g));
+        let k = key::store_key(h, g)?;
         // SAFETY: caller's buffer contract.
         unsafe { write_out(k.as_bytes(), out, out_cap, out_len) }
     })

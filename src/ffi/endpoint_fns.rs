@@ -12,8 +12,8 @@ use std::ffi::c_char;
 
 use super::reftoken_status::{self, *};
 use super::{
-    Limit, Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str, str_arg,
-    try_core, try_ref, try_str, write_out, write_out_quiet,
+    FfiResult, Limit, Opaque, bytes_arg, check_null, fail, fail_with, ffi_boundary, reftoken_str,
+    str_arg, try_ref, try_str, write_out, write_out_quiet,
 };
 use reftoken::Error;
 use reftoken::endpoint::{
@@ -119,7 +119,11 @@ pub unsafe extern "C" fn reftoken_secret_hash(
         let alg = match algorithm {
             REFTOKEN_SECRET_SHA256 => HashAlgorithm::Sha256,
             REFTOKEN_SECRET_SHA512 => HashAlgorithm::Sha512,
-            _ => return fail(Error::InvalidArgument("unknown secret hash algorithm")),
+            _ => {
+                return Err(fail(Error::InvalidArgument(
+                    "unknown secret hash algorithm",
+                )));
+            }
         };
         let h = secret::hash_secret(s, alg);
         // SAFETY: caller's buffer contract.
@@ -164,23 +168,19 @@ pub unsafe extern "C" fn reftoken_secret_verify(
             unsafe { *out_index = count };
         }
         let p = try_str!(presented, presented_len);
-        try_core!(Error::check_len(
-            "stored secret count",
-            count,
-            REFTOKEN_MAX_STORED_SECRETS
-        ));
+        Error::check_len("stored secret count", count, REFTOKEN_MAX_STORED_SECRETS)?;
         if count > 0 && stored.is_null() {
-            return fail_with(REFTOKEN_NULL_ARGUMENT, "argument `stored` is NULL");
+            return Err(fail_with(
+                REFTOKEN_NULL_ARGUMENT,
+                "argument `stored` is NULL",
+            ));
         }
         let mut secrets = Vec::with_capacity(count);
         for i in 0..count {
             // SAFETY: the caller promises `count` readable elements.
             let s = unsafe { *stored.add(i) };
             // SAFETY: the caller promises valid strings.
-            let value = match unsafe { str_arg(s.ptr, s.len, "stored[i]", Limit::Unlimited) } {
-                Ok(v) => v,
-                Err(status) => return status,
-            };
+            let value = unsafe { str_arg(s.ptr, s.len, "stored[i]", Limit::Unlimited) }?;
             let expiration = if expirations.is_null() {
                 REFTOKEN_NO_EXPIRATION
             } else {
@@ -193,11 +193,7 @@ pub unsafe extern "C" fn reftoken_secret_verify(
                     .then(|| Instant::from_unix_seconds(expiration)),
             });
         }
-        let found = try_core!(secret::verify_secret(
-            p,
-            &secrets,
-            Instant::from_unix_seconds(now)
-        ));
+        let found = secret::verify_secret(p, &secrets, Instant::from_unix_seconds(now))?;
         if let Some(i) = found {
             // SAFETY: checked non-null above.
             unsafe { *out_valid = true };
@@ -206,7 +202,7 @@ pub unsafe extern "C" fn reftoken_secret_verify(
                 unsafe { *out_index = i };
             }
         }
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -252,7 +248,7 @@ pub unsafe extern "C" fn reftoken_basic_parse(
             max = MAX_AUTHORIZATION_BYTES,
             "Authorization header"
         );
-        let c = try_core!(endpoint::parse_basic(h));
+        let c = endpoint::parse_basic(h)?;
         let id = c.client_id.as_bytes();
         let sec = c.secret.as_ref().map_or(&b""[..], |s| s.as_bytes());
         // Both or neither: check the capacities before writing anything.
@@ -265,22 +261,22 @@ pub unsafe extern "C" fn reftoken_basic_parse(
                 *client_id_len = id.len();
                 *secret_len = sec.len();
             }
-            return fail_with(
+            return Err(fail_with(
                 REFTOKEN_BUFFER_TOO_SMALL,
                 format!(
                     "the client id needs {} bytes and the secret {} (plus one each for a NUL)",
                     id.len(),
                     sec.len()
                 ),
-            );
+            ));
         }
         // SAFETY: caller's buffer contracts; both fit.
         unsafe {
-            write_out_quiet(id, client_id_out, client_id_cap, client_id_len);
-            write_out_quiet(sec, secret_out, secret_cap, secret_len);
+            write_out_quiet(id, client_id_out, client_id_cap, client_id_len)?;
+            write_out_quiet(sec, secret_out, secret_cap, secret_len)?;
             *out_has_secret = c.secret.is_some();
         }
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -357,14 +353,11 @@ pub struct reftoken_endpoint_answer {
     pub body: reftoken_str,
 }
 
-fn parse_into(
-    req: &HttpRequest<'_>,
-    out: *mut *mut reftoken_introspection_request,
-) -> reftoken_status {
+fn parse_into(req: &HttpRequest<'_>, out: *mut *mut reftoken_introspection_request) -> FfiResult {
     let parsed = IntrospectionRequest::parse(req);
     // SAFETY: the callers checked `out` non-null.
     unsafe { *out = parsed.into_c() };
-    REFTOKEN_OK
+    Ok(())
 }
 
 /// Reads an introspection request as IdentityServer's endpoint does, up to the point where
@@ -416,10 +409,7 @@ pub unsafe extern "C" fn reftoken_introspection_request_parse(
                 unsafe { bytes_arg(r.body, r.body_len, "request.body", FORM_BODY) }?,
             ))
         })();
-        let (method, content_type, authorization, accept, body) = match fields {
-            Ok(f) => f,
-            Err(status) => return status,
-        };
+        let (method, content_type, authorization, accept, body) = fields?;
         parse_into(
             &HttpRequest {
                 method,
@@ -450,10 +440,7 @@ pub unsafe extern "C" fn reftoken_introspection_form_parse(
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
         // SAFETY: the caller promises `body_len` readable bytes.
-        let body = match unsafe { bytes_arg(body, body_len, "body", FORM_BODY) } {
-            Ok(b) => b,
-            Err(status) => return status,
-        };
+        let body = unsafe { bytes_arg(body, body_len, "body", FORM_BODY) }?;
         parse_into(
             &HttpRequest {
                 method: "POST",
@@ -516,7 +503,7 @@ pub unsafe extern "C" fn reftoken_introspection_request_credentials(
         };
         // SAFETY: checked non-null.
         unsafe { *out = c };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -576,7 +563,7 @@ pub unsafe extern "C" fn reftoken_introspection_request_decide(
         };
         // SAFETY: checked non-null.
         unsafe { *out = answer };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -627,11 +614,11 @@ pub unsafe extern "C" fn reftoken_signing_key_new_from_pem(
         unsafe { *out = std::ptr::null_mut() };
         let text = try_str!(pem, pem_len, max = jwt::MAX_KEY_TEXT_LEN, "signing key PEM");
         let k = try_str!(kid, kid_len);
-        let a = try_core!(algorithm(alg));
-        let key = try_core!(SigningKey::from_pem(text, a, (!k.is_empty()).then_some(k)));
+        let a = algorithm(alg)?;
+        let key = SigningKey::from_pem(text, a, (!k.is_empty()).then_some(k))?;
         // SAFETY: checked non-null.
         unsafe { *out = key.into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -658,11 +645,11 @@ pub unsafe extern "C" fn reftoken_signing_key_new_from_jwk(
         unsafe { *out = std::ptr::null_mut() };
         let text = try_str!(jwk, jwk_len, max = jwt::MAX_KEY_TEXT_LEN, "signing key JWK");
         let k = try_str!(kid, kid_len);
-        let a = try_core!(algorithm(alg));
-        let key = try_core!(SigningKey::from_jwk(text, a, (!k.is_empty()).then_some(k)));
+        let a = algorithm(alg)?;
+        let key = SigningKey::from_jwk(text, a, (!k.is_empty()).then_some(k))?;
         // SAFETY: checked non-null.
         unsafe { *out = key.into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -731,13 +718,7 @@ pub unsafe extern "C" fn reftoken_introspection_jwt(
             max = reftoken::limits::MAX_DATA_LEN,
             "introspection response"
         );
-        let token = try_core!(jwt::introspection_jwt(
-            k,
-            iss,
-            aud,
-            Instant::from_unix_seconds(now),
-            resp
-        ));
+        let token = jwt::introspection_jwt(k, iss, aud, Instant::from_unix_seconds(now), resp)?;
         // SAFETY: caller's buffer contract.
         unsafe { write_out(token.as_bytes(), out, out_cap, out_len) }
     })

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
 use super::{
-    Limit, Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
+    Limit, Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out,
 };
 use reftoken::dataprotection::KeyRing;
 use reftoken::grant::{self, Claim, Token};
@@ -181,10 +181,10 @@ pub unsafe extern "C" fn reftoken_grant_parse(
         // SAFETY: checked non-null; cleared first so that failures leave NULL.
         unsafe { *out = std::ptr::null_mut() };
         let text = try_str!(data, data_len, max = limits::MAX_DATA_LEN, "Data column");
-        let token = try_core!(grant::read_token(text));
+        let token = grant::read_token(text)?;
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -211,13 +211,10 @@ pub unsafe extern "C" fn reftoken_grant_parse_protected(
         let text = try_str!(data, data_len, max = limits::MAX_DATA_LEN, "Data column");
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
-        let token = try_core!(validation::read_token(
-            text,
-            ring.map(|r| &**r as &dyn Unprotect)
-        ));
+        let token = validation::read_token(text, ring.map(|r| &**r as &dyn Unprotect))?;
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -243,11 +240,11 @@ pub unsafe extern "C" fn reftoken_grant_data_protected(
         let ring = try_ref!(Arc<KeyRing>, keyring);
         check_null!(out_len);
         let json = zeroize::Zeroizing::new(token.to_json());
-        let payload = try_core!(ring.protect_str(
+        let payload = ring.protect_str(
             &[grant::DATA_PROTECTION_PURPOSE],
             &json,
-            Instant::from_unix_seconds(now)
-        ));
+            Instant::from_unix_seconds(now),
+        )?;
         let data = grant::seal_data(&payload, true);
         // SAFETY: caller's buffer contract.
         unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
@@ -272,10 +269,10 @@ pub unsafe extern "C" fn reftoken_grant_parse_token_json(
             max = limits::MAX_DATA_LEN,
             "token JSON"
         );
-        let token = try_core!(Token::from_json(text));
+        let token = Token::from_json(text)?;
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -304,12 +301,14 @@ pub unsafe extern "C" fn reftoken_grant_new(
         let client = try_str!(client_id, client_id_len);
         let iss = try_str!(issuer, issuer_len);
         if lifetime < 0 {
-            return fail(Error::InvalidArgument("lifetime must not be negative"));
+            return Err(fail(Error::InvalidArgument(
+                "lifetime must not be negative",
+            )));
         }
         if !reftoken::instant::DOTNET_UNIX_SECONDS.contains(&creation_time) {
-            return fail(Error::InvalidArgument(
+            return Err(fail(Error::InvalidArgument(
                 "creation time outside years 1 to 9999",
-            ));
+            )));
         }
         let token = Token {
             client_id: Some(client.to_owned()),
@@ -319,11 +318,11 @@ pub unsafe extern "C" fn reftoken_grant_new(
             ..Token::default()
         };
         if token.checked_expiration().is_none() {
-            return fail(reftoken::grant::EXPIRATION_OUT_OF_RANGE);
+            return Err(fail(reftoken::grant::EXPIRATION_OUT_OF_RANGE));
         }
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(token).into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -370,13 +369,13 @@ pub unsafe extern "C" fn reftoken_grant_add_claim(
         let vt = try_str!(value_type, value_type_len);
         // SAFETY: checked non-null; the caller owns the grant for the call.
         let token = unsafe { token_mut(grant) }.expect("checked non-null");
-        try_core!(Error::check_len(
+        Error::check_len(
             "claim count",
             token.claims.len() + 1,
-            reftoken::limits::MAX_CLAIMS
-        ));
+            reftoken::limits::MAX_CLAIMS,
+        )?;
         token.claims.push(Claim::typed(t, v, vt));
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -396,7 +395,7 @@ pub unsafe extern "C" fn reftoken_grant_add_audience(
             .expect("checked non-null")
             .audiences
             .push(a.to_owned());
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -413,13 +412,13 @@ pub unsafe extern "C" fn reftoken_grant_set_confirmation(
         check_null!(grant);
         let c = try_str!(cnf_json, cnf_json_len);
         if !c.is_empty() && !json::validate(c) {
-            return fail(Error::malformed("confirmation", "not a JSON value"));
+            return Err(fail(Error::malformed("confirmation", "not a JSON value")));
         }
         // SAFETY: checked non-null; the caller owns the grant for the call.
         unsafe { token_mut(grant) }
             .expect("checked non-null")
             .confirmation = (!c.is_empty()).then(|| c.to_owned());
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -438,7 +437,7 @@ pub unsafe extern "C" fn reftoken_grant_set_description(
         unsafe { token_mut(grant) }
             .expect("checked non-null")
             .description = (!d.is_empty()).then(|| d.to_owned());
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -493,7 +492,7 @@ pub unsafe extern "C" fn reftoken_grant_field(
                 reftoken::instant::format(t, &mut buf);
                 Some(buf.as_str())
             }
-            _ => return fail(Error::InvalidArgument("unknown grant field")),
+            _ => return Err(fail(Error::InvalidArgument("unknown grant field"))),
         };
         match value {
             // SAFETY: caller's buffer contract.
@@ -503,7 +502,7 @@ pub unsafe extern "C" fn reftoken_grant_field(
                     // SAFETY: checked non-null.
                     unsafe { *out_len = 0 };
                 }
-                fail_with(REFTOKEN_NOT_FOUND, "the grant has no such value")
+                Err(fail_with(REFTOKEN_NOT_FOUND, "the grant has no such value"))
             }
         }
     })
@@ -689,14 +688,11 @@ pub unsafe extern "C" fn reftoken_introspect(
         check_null!(out_len);
         with_response_buffer(|body| {
             // SAFETY: forwarded pointer contracts.
-            match unsafe {
+            unsafe {
                 with_caller(caller, options, |c, o| {
                     introspection::respond_into(token, c, Instant::from_unix_seconds(now), o, body)
                 })
-            } {
-                Ok(r) => try_core!(r),
-                Err(status) => return status,
-            };
+            }??;
             // SAFETY: caller's buffer contract.
             unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
         })
@@ -753,14 +749,10 @@ pub unsafe extern "C" fn reftoken_introspect_data(
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) };
         with_scratch_token(|token| {
-            try_core!(validation::read_token_into(
-                text,
-                ring.map(|r| &**r as &dyn Unprotect),
-                token
-            ));
+            validation::read_token_into(text, ring.map(|r| &**r as &dyn Unprotect), token)?;
             with_response_buffer(|body| {
                 // SAFETY: forwarded pointer contracts.
-                match unsafe {
+                unsafe {
                     with_caller(caller, options, |c, o| {
                         introspection::respond_into(
                             token,
@@ -770,10 +762,7 @@ pub unsafe extern "C" fn reftoken_introspect_data(
                             body,
                         )
                     })
-                } {
-                    Ok(r) => try_core!(r),
-                    Err(status) => return status,
-                };
+                }??;
                 // SAFETY: caller's buffer contract.
                 unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
             })
@@ -826,18 +815,15 @@ pub unsafe extern "C" fn reftoken_evaluate(
         let token = try_ref!(Arc<Token>, grant);
         check_null!(out);
         // SAFETY: forwarded pointer contracts.
-        let v = match unsafe {
+        let v = unsafe {
             with_caller(caller, options, |c, o| {
                 introspection::evaluate(token, c, Instant::from_unix_seconds(now), o)
             })
-        } {
-            Ok(v) => try_core!(v),
-            Err(status) => return status,
-        };
+        }??;
         let verdict = verdict_to_c(&v);
         // SAFETY: checked non-null.
         unsafe { *out = verdict };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -869,7 +855,7 @@ pub unsafe extern "C" fn reftoken_reference_token_key(
 ) -> reftoken_status {
     ffi_boundary("reftoken_reference_token_key", || {
         let h = try_str!(handle, handle_len, max = limits::MAX_HANDLE_LEN, "handle");
-        let k = try_core!(key::store_key(h, key::REFERENCE_TOKEN));
+        let k = key::store_key(h, key::REFERENCE_TOKEN)?;
         // SAFETY: caller's buffer contract.
         unsafe { write_out(k.as_bytes(), out, out_cap, out_len) }
     })

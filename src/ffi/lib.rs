@@ -1,6 +1,8 @@
 //! The C ABI. Thin by design: each entry point checks and converts its arguments with the
 //! helpers here, calls the core, and maps the result to a [`reftoken_status`]. Every body
-//! runs inside [`ffi_boundary`], so no panic ever unwinds into C.
+//! runs inside [`ffi_boundary`], so no panic ever unwinds into C, and returns an
+//! [`FfiResult`]: the argument helpers, [`write_out`] and the core's errors all meet in
+//! `Result<_, reftoken_status>`, so a body is straight-line code with `?`.
 //!
 //! Conventions (see the header for the full text): text in as `(const char *ptr, size_t len)`
 //! UTF-8 without a NUL; text out into `(char *out, size_t out_cap, size_t *out_len)`: on
@@ -164,6 +166,18 @@ pub(crate) fn set_last_error(msg: impl Into<String>) {
     LAST_ERROR.with(|e| *e.borrow_mut() = msg);
 }
 
+/// What an entry point's body gives back: `Ok`, or the status it failed with, whose message
+/// is already this thread's last error. `?` works on everything a body calls: the argument
+/// helpers and [`write_out`] return this, and a core `Result<_, Error>` converts through
+/// `From<Error>` (which records the error's message, as [`fail`] does).
+pub(crate) type FfiResult<T = ()> = Result<T, reftoken_status>;
+
+impl From<Error> for reftoken_status {
+    fn from(e: Error) -> Self {
+        fail(e)
+    }
+}
+
 /// Records `e` as this thread's last error and returns its status.
 pub(crate) fn fail(e: Error) -> reftoken_status {
     set_last_error(e.to_string());
@@ -209,11 +223,42 @@ impl PanicDefault for bool {
     }
 }
 
+/// What a body returns, and what the C function then returns. A fallible body returns
+/// [`FfiResult`] (the C function a `reftoken_status`); the few that cannot fail return their
+/// C value directly (a count, a flag, nothing). A status is deliberately not a body result,
+/// so that every fallible body is written one way, with `?`.
+pub(crate) trait BodyResult {
+    type C: PanicDefault;
+    fn into_c(self) -> Self::C;
+}
+
+impl BodyResult for FfiResult {
+    type C = reftoken_status;
+    fn into_c(self) -> reftoken_status {
+        match self {
+            Ok(()) => REFTOKEN_OK,
+            Err(status) => status,
+        }
+    }
+}
+
+macro_rules! infallible_body {
+    ($($t:ty),*) => {
+        $(impl BodyResult for $t {
+            type C = $t;
+            fn into_c(self) -> $t {
+                self
+            }
+        })*
+    };
+}
+infallible_body!((), i64, usize, bool);
+
 /// Runs an entry point's body; a panic becomes the return type's [`PanicDefault`] and the
 /// thread's last error. Every exported function goes through this.
-pub(crate) fn ffi_boundary<T: PanicDefault>(name: &'static str, body: impl FnOnce() -> T) -> T {
+pub(crate) fn ffi_boundary<R: BodyResult>(name: &'static str, body: impl FnOnce() -> R) -> R::C {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(v) => v,
+        Ok(v) => v.into_c(),
         Err(payload) => {
             let what = payload
                 .downcast_ref::<&str>()
@@ -221,23 +266,27 @@ pub(crate) fn ffi_boundary<T: PanicDefault>(name: &'static str, body: impl FnOnc
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             set_last_error(format!("internal error in {name}: {what}"));
-            T::on_panic()
+            R::C::on_panic()
         }
     }
 }
 
-/// Early-returns `REFTOKEN_NULL_ARGUMENT` from the enclosing function when a pointer is NULL.
+/// `Err(REFTOKEN_NULL_ARGUMENT)` out of the enclosing body (through `?`) when a pointer is NULL.
 macro_rules! check_null {
     ($($p:ident),+ $(,)?) => {
         $(
-            if $p.is_null() {
-                return $crate::fail_with(
-                    $crate::reftoken_status::REFTOKEN_NULL_ARGUMENT,
-                    concat!("argument `", stringify!($p), "` is NULL"),
-                );
-            }
+            $crate::not_null($p.is_null(), concat!("argument `", stringify!($p), "` is NULL"))?;
         )+
     };
+}
+
+/// `Err(REFTOKEN_NULL_ARGUMENT)` with `message` when `is_null`.
+pub(crate) fn not_null(is_null: bool, message: &'static str) -> FfiResult {
+    if is_null {
+        Err(fail_with(REFTOKEN_NULL_ARGUMENT, message))
+    } else {
+        Ok(())
+    }
 }
 pub(crate) use check_null;
 
@@ -252,10 +301,7 @@ pub(crate) use check_null;
 ///   core gets a stand-in ([`Limit::StandIn`]).
 macro_rules! try_str {
     (@ $ptr:ident, $len:ident, $limit:expr) => {
-        match unsafe { $crate::str_arg($ptr, $len, stringify!($ptr), $limit) } {
-            Ok(s) => s,
-            Err(status) => return status,
-        }
+        unsafe { $crate::str_arg($ptr, $len, stringify!($ptr), $limit) }?
     };
     ($ptr:ident, $len:ident) => {
         $crate::try_str!(@ $ptr, $len, $crate::Limit::Unlimited)
@@ -274,10 +320,7 @@ pub(crate) use try_str;
 #[allow(unused_macros)]
 macro_rules! try_bytes {
     (@ $ptr:ident, $len:ident, $limit:expr) => {
-        match unsafe { $crate::bytes_arg($ptr, $len, stringify!($ptr), $limit) } {
-            Ok(s) => s,
-            Err(status) => return status,
-        }
+        unsafe { $crate::bytes_arg($ptr, $len, stringify!($ptr), $limit) }?
     };
     ($ptr:ident, $len:ident) => {
         $crate::try_bytes!(@ $ptr, $len, $crate::Limit::Unlimited)
@@ -291,17 +334,6 @@ macro_rules! try_bytes {
 }
 #[allow(unused_imports)]
 pub(crate) use try_bytes;
-
-/// Converts a core `Result` into its value or an early status return.
-macro_rules! try_core {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return $crate::fail(e),
-        }
-    };
-}
-pub(crate) use try_core;
 
 /// What an entry point does with an argument longer than a limit the core applies to it. It
 /// is decided from the length alone, before a byte is read: a length over the limit never
@@ -403,16 +435,16 @@ pub(crate) unsafe fn write_out(
     out: *mut std::ffi::c_char,
     out_cap: usize,
     out_len: *mut usize,
-) -> reftoken_status {
+) -> FfiResult {
     // SAFETY: forwarded contract.
-    let status = unsafe { write_out_quiet(value, out, out_cap, out_len) };
-    if status == REFTOKEN_BUFFER_TOO_SMALL {
+    let written = unsafe { write_out_quiet(value, out, out_cap, out_len) };
+    if written == Err(REFTOKEN_BUFFER_TOO_SMALL) {
         set_last_error(format!(
             "the output needs {} bytes (plus one for a NUL); the buffer holds {out_cap}",
             value.len()
         ));
     }
-    status
+    written
 }
 
 /// As [`write_out`], without touching the thread's last error.
@@ -424,14 +456,12 @@ pub(crate) unsafe fn write_out_quiet(
     out: *mut std::ffi::c_char,
     out_cap: usize,
     out_len: *mut usize,
-) -> reftoken_status {
-    if out_len.is_null() {
-        return fail_with(REFTOKEN_NULL_ARGUMENT, "argument `out_len` is NULL");
-    }
+) -> FfiResult {
+    not_null(out_len.is_null(), "argument `out_len` is NULL")?;
     // SAFETY: checked non-null above; the caller promises it is writable.
     unsafe { *out_len = value.len() };
     if value.len() > out_cap || (out.is_null() && !value.is_empty()) {
-        return REFTOKEN_BUFFER_TOO_SMALL;
+        return Err(REFTOKEN_BUFFER_TOO_SMALL);
     }
     if !out.is_null() {
         // SAFETY: `out` holds `out_cap >= value.len()` bytes; the regions cannot overlap
@@ -443,7 +473,7 @@ pub(crate) unsafe fn write_out_quiet(
             }
         }
     }
-    REFTOKEN_OK
+    Ok(())
 }
 
 /// Implemented by the Rust type behind each opaque C handle, so that handles are created and
@@ -484,18 +514,15 @@ pub(crate) trait Opaque: Sized {
     }
 }
 
-/// Borrows an opaque handle or returns `REFTOKEN_NULL_ARGUMENT`.
+/// Borrows an opaque handle, or `Err(REFTOKEN_NULL_ARGUMENT)` out of the enclosing body.
 macro_rules! try_ref {
     ($ty:ty, $p:ident) => {
-        match unsafe { <$ty as $crate::Opaque>::borrow_c($p) } {
-            Some(v) => v,
-            None => {
-                return $crate::fail_with(
-                    $crate::reftoken_status::REFTOKEN_NULL_ARGUMENT,
-                    concat!("argument `", stringify!($p), "` is NULL"),
-                )
-            }
-        }
+        unsafe { <$ty as $crate::Opaque>::borrow_c($p) }.ok_or_else(|| {
+            $crate::fail_with(
+                $crate::reftoken_status::REFTOKEN_NULL_ARGUMENT,
+                concat!("argument `", stringify!($p), "` is NULL"),
+            )
+        })?
     };
 }
 pub(crate) use try_ref;

@@ -5,9 +5,8 @@ use std::ffi::c_char;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::reftoken_status::{self, *};
+use super::reftoken_status;
 #[cfg(feature = "revocation")]
-use super::try_core;
 use super::validator_fns::{CLookup, reftoken_validator};
 use super::{Opaque, check_null, fail, ffi_boundary, try_ref, try_str};
 use reftoken::Error;
@@ -134,9 +133,9 @@ unsafe fn start_c(
         match start(kind, v, url, channel, stale_bound_ms) {
             // SAFETY: checked non-null.
             Ok(l) => unsafe { *out = l.into_c() },
-            Err(e) => return fail(e),
+            Err(e) => return Err(fail(e)),
         }
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -231,10 +230,8 @@ pub unsafe extern "C" fn reftoken_revocation_listener_wait(
 ) -> reftoken_status {
     ffi_boundary("reftoken_revocation_listener_wait", || {
         let l = try_ref!(Listener, listener);
-        match l.wait_listening(Duration::from_millis(u64::from(timeout_ms))) {
-            Ok(()) => REFTOKEN_OK,
-            Err(e) => fail(e),
-        }
+        l.wait_listening(Duration::from_millis(u64::from(timeout_ms)))
+            .map_err(fail)
     })
 }
 
@@ -262,7 +259,7 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stats(
         };
         // SAFETY: checked non-null.
         unsafe { *out = stats };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -281,7 +278,7 @@ pub unsafe extern "C" fn reftoken_revocation_listener_stop(
     ffi_boundary("reftoken_revocation_listener_stop", || {
         let l = try_ref!(Listener, listener);
         l.stop();
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -335,12 +332,12 @@ pub unsafe extern "C" fn reftoken_revocation_publish_redis(
         #[cfg(feature = "revocation")]
         {
             let channel = (!channel.is_empty()).then_some(channel);
-            let n = try_core!(reftoken::revocation::redis::publish(url, channel, key));
+            let n = reftoken::revocation::redis::publish(url, channel, key)?;
             if !out_receivers.is_null() {
                 // SAFETY: checked non-null.
                 unsafe { *out_receivers = n };
             }
-            REFTOKEN_OK
+            Ok(())
         }
         #[cfg(not(feature = "revocation"))]
         {

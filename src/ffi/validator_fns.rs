@@ -8,9 +8,7 @@ use super::grant_fns::{
 };
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
-use super::{
-    Opaque, check_null, fail, fail_with, ffi_boundary, try_core, try_ref, try_str, write_out,
-};
+use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out};
 use reftoken::Error;
 use reftoken::dataprotection::KeyRing;
 use reftoken::grant::Token;
@@ -75,7 +73,7 @@ pub unsafe extern "C" fn reftoken_row_set(
             grant_type: t.to_owned(),
             data: d.to_owned(),
         });
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -154,10 +152,15 @@ pub unsafe extern "C" fn reftoken_validator_new(
         // SAFETY: checked non-null.
         unsafe { *out = std::ptr::null_mut() };
         let Some(f) = lookup else {
-            return fail_with(REFTOKEN_NULL_ARGUMENT, "argument `lookup` is NULL");
+            return Err(fail_with(
+                REFTOKEN_NULL_ARGUMENT,
+                "argument `lookup` is NULL",
+            ));
         };
         if cache_ttl < 0 {
-            return fail(Error::InvalidArgument("cache_ttl must not be negative"));
+            return Err(fail(Error::InvalidArgument(
+                "cache_ttl must not be negative",
+            )));
         }
         // SAFETY: NULL or a live key ring.
         let ring = unsafe { <Arc<KeyRing>>::borrow_c(keyring) }.cloned();
@@ -171,7 +174,7 @@ pub unsafe extern "C" fn reftoken_validator_new(
         );
         // SAFETY: checked non-null.
         unsafe { *out = Arc::new(v).into_c() };
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -213,11 +216,7 @@ pub unsafe extern "C" fn reftoken_validator_introspect(
         check_null!(out_len);
         let now = Instant::from_unix_seconds(now);
         // SAFETY: forwarded pointer contracts.
-        let body = match unsafe { with_caller(caller, options, |c, o| v.introspect(h, c, now, o)) }
-        {
-            Ok(r) => try_core!(r),
-            Err(status) => return status,
-        };
+        let body = unsafe { with_caller(caller, options, |c, o| v.introspect(h, c, now, o)) }??;
         // SAFETY: caller's buffer contract.
         unsafe { write_out(body.as_bytes(), out, out_cap, out_len) }
     })
@@ -254,28 +253,23 @@ pub unsafe extern "C" fn reftoken_validator_validate(
             unsafe { *out_grant = std::ptr::null_mut() };
         }
         let now = Instant::from_unix_seconds(now);
-        let token: Arc<Token> = match try_core!(v.find(h, now)) {
+        let token: Arc<Token> = match v.find(h, now)? {
             Found::Token(t) => t,
             Found::NotFound(_) => {
                 // Still check the caller's arguments, so errors do not depend on the store.
                 // SAFETY: forwarded pointer contracts.
-                if let Err(status) = unsafe { with_caller(caller, options, |_, _| ()) } {
-                    return status;
-                }
+                unsafe { with_caller(caller, options, |_, _| ()) }?;
                 // SAFETY: checked non-null.
                 unsafe { *out = verdict_unknown() };
-                return REFTOKEN_OK;
+                return Ok(());
             }
         };
         // SAFETY: forwarded pointer contracts.
-        let verdict = match unsafe {
+        let verdict = unsafe {
             with_caller(caller, options, |c, o| {
                 introspection::evaluate(&token, c, now, o)
             })
-        } {
-            Ok(v) => try_core!(v),
-            Err(status) => return status,
-        };
+        }??;
         let mut c = verdict_to_c(&verdict);
         if out_grant.is_null() {
             c.subject = super::grant_fns::reftoken_str::empty();
@@ -290,7 +284,7 @@ pub unsafe extern "C" fn reftoken_validator_validate(
                 *out_grant = token.clone().into_c();
             }
         }
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -318,7 +312,7 @@ pub unsafe extern "C" fn reftoken_validator_evict(
         let v = try_ref!(Arc<Validator<CLookup>>, validator);
         let k = try_str!(key, key_len, stand_in_over = reftoken::key::MAX_KEY_LEN);
         v.evict(k);
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
@@ -330,7 +324,7 @@ pub unsafe extern "C" fn reftoken_validator_clear(
     ffi_boundary("reftoken_validator_clear", || {
         let v = try_ref!(Arc<Validator<CLookup>>, validator);
         v.clear();
-        REFTOKEN_OK
+        Ok(())
     })
 }
 
