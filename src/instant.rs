@@ -91,27 +91,14 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 /// - then `Z`, `±HH` or `±HH:mm` (at most 14:00), or nothing (local time, here UTC);
 /// - `T` and `Z` upper case only; year 0 and instants outside .NET's `DateTime` range refused.
 pub fn parse(s: &str) -> Result<Instant, Error> {
-    let bad = |why: &str| Error::malformed("date", format!("{why} in {s:?}"));
+    let f = Fields(s);
+    let bad = |why: &str| f.bad(why);
     let b = s.as_bytes();
     if !(10..=42).contains(&b.len()) {
         return Err(bad("not 10 to 42 characters"));
     }
-    let digits = |from: usize, len: usize| -> Result<i64, Error> {
-        let part = b.get(from..from + len).ok_or_else(|| bad("too short"))?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return Err(bad("expected digits"));
-        }
-        Ok(part
-            .iter()
-            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
-    };
-    let expect = |at: usize, c: u8| -> Result<(), Error> {
-        if b.get(at) == Some(&c) {
-            Ok(())
-        } else {
-            Err(bad("unexpected character"))
-        }
-    };
+    let digits = |from: usize, len: usize| f.digits(from, len);
+    let expect = |at: usize, c: u8| f.expect(at, c);
     // The time zone designator starting at `at`, which must run to the end: the offset in
     // minutes east of UTC.
     let zone = |at: usize| -> Result<i64, Error> {
@@ -206,27 +193,47 @@ fn from_fields(f: [i64; 6], ticks: i64, offset_minutes: i64) -> Result<Instant, 
     Ok(Instant(secs * TICKS_PER_SECOND + ticks))
 }
 
-/// Parses an `xs:dateTime` of a key file (`yyyy-MM-ddTHH:mm:ss[.f…]` then `Z`, `±HH:MM` or
-/// nothing, taken as UTC), fraction digits beyond the seventh truncated.
-pub fn parse_xml(s: &str) -> Result<Instant, Error> {
-    let bad = |why: &str| Error::malformed("date", format!("{why} in {s:?}"));
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Result<i64, Error> {
-        let part = b.get(from..from + len).ok_or_else(|| bad("too short"))?;
+/// A date string read by position, with the errors both date grammars give.
+struct Fields<'a>(&'a str);
+
+impl Fields<'_> {
+    fn bad(&self, why: &str) -> Error {
+        Error::malformed("date", format!("{why} in {:?}", self.0))
+    }
+
+    /// `len` ASCII digits at `from` as a number.
+    fn digits(&self, from: usize, len: usize) -> Result<i64, Error> {
+        let part = self
+            .0
+            .as_bytes()
+            .get(from..from + len)
+            .ok_or_else(|| self.bad("too short"))?;
         if !part.iter().all(u8::is_ascii_digit) {
-            return Err(bad("expected digits"));
+            return Err(self.bad("expected digits"));
         }
         Ok(part
             .iter()
             .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
-    };
-    let expect = |at: usize, c: u8| -> Result<(), Error> {
-        if b.get(at) == Some(&c) {
+    }
+
+    /// The byte `c` at `at`.
+    fn expect(&self, at: usize, c: u8) -> Result<(), Error> {
+        if self.0.as_bytes().get(at) == Some(&c) {
             Ok(())
         } else {
-            Err(bad("unexpected character"))
+            Err(self.bad("unexpected character"))
         }
-    };
+    }
+}
+
+/// Parses an `xs:dateTime` of a key file (`yyyy-MM-ddTHH:mm:ss[.f…]` then `Z`, `±HH:MM` or
+/// nothing, taken as UTC), fraction digits beyond the seventh truncated.
+pub fn parse_xml(s: &str) -> Result<Instant, Error> {
+    let f = Fields(s);
+    let bad = |why: &str| f.bad(why);
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| f.digits(from, len);
+    let expect = |at: usize, c: u8| f.expect(at, c);
     let (year, month, day) = (
         num(0, 4)?,
         {

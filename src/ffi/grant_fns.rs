@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
-use super::{
-    Limit, Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out,
-};
+use super::with_caller;
+use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out};
 use reftoken::dataprotection::KeyRing;
 use reftoken::grant::{self, Claim, Token};
 use reftoken::instant::Instant;
-use reftoken::introspection::{self, Caller, IdentityServerVersion, Inactive, Options};
+use reftoken::introspection::{self, Inactive};
 use reftoken::validation::{self, Unprotect};
 use reftoken::{Error, json, key, limits};
 
@@ -563,103 +562,6 @@ pub unsafe extern "C" fn reftoken_grant_data(
         // SAFETY: caller's buffer contract.
         unsafe { write_out(data.as_bytes(), out, out_cap, out_len) }
     })
-}
-
-pub(crate) struct CallerArgs<'a> {
-    kind: u32,
-    name: &'a str,
-    // Inline for the usual few scopes: no allocation per call.
-    scopes: smallvec::SmallVec<[&'a str; 8]>,
-}
-
-impl<'a> CallerArgs<'a> {
-    pub(crate) fn caller(&self) -> Caller<'_> {
-        if self.kind == REFTOKEN_CALLER_API {
-            Caller::Api {
-                name: self.name,
-                scopes: &self.scopes,
-            }
-        } else {
-            Caller::Client { id: self.name }
-        }
-    }
-}
-
-/// Converts a caller and options from C. The closure given to `with` sees the Rust values.
-///
-/// # Safety
-/// `caller` must point to a valid `reftoken_caller` whose strings are valid; `options` must
-/// be NULL or valid.
-pub(crate) unsafe fn with_caller<R>(
-    caller: *const reftoken_caller,
-    options: *const reftoken_options,
-    with: impl FnOnce(&Caller<'_>, &Options<'_>) -> R,
-) -> Result<R, reftoken_status> {
-    // SAFETY: the caller promises a valid pointer or NULL.
-    let c = unsafe { caller.as_ref() }
-        .ok_or_else(|| fail_with(REFTOKEN_NULL_ARGUMENT, "argument `caller` is NULL"))?;
-    if c.kind != REFTOKEN_CALLER_API && c.kind != REFTOKEN_CALLER_CLIENT {
-        return Err(fail(Error::InvalidArgument(
-            "caller kind must be REFTOKEN_CALLER_API or REFTOKEN_CALLER_CLIENT",
-        )));
-    }
-    // SAFETY: the caller promises valid strings.
-    let name = unsafe { super::str_arg(c.name.ptr, c.name.len, "caller.name", Limit::Unlimited) }?;
-    // SAFETY: as above.
-    let scopes = unsafe {
-        super::str_arg(
-            c.scopes.ptr,
-            c.scopes.len,
-            "caller.scopes",
-            Limit::Unlimited,
-        )
-    }?;
-    let args = CallerArgs {
-        kind: c.kind,
-        name,
-        scopes: scopes.split(' ').filter(|s| !s.is_empty()).collect(),
-    };
-    // SAFETY: NULL or valid.
-    let o = unsafe { options.as_ref() }.copied();
-    let version = match o.map_or(REFTOKEN_IDENTITYSERVER_LATEST, |o| o.identityserver_version) {
-        REFTOKEN_IDENTITYSERVER_LATEST | REFTOKEN_DUENDE_7_3 => IdentityServerVersion::Duende7_3,
-        REFTOKEN_DUENDE_7_1 => IdentityServerVersion::Duende7_1,
-        REFTOKEN_DUENDE_6_3 => IdentityServerVersion::Duende6_3,
-        REFTOKEN_DUENDE_6_1 => IdentityServerVersion::Duende6_1,
-        REFTOKEN_DUENDE_5_0 => IdentityServerVersion::Duende5_0,
-        REFTOKEN_IDENTITYSERVER_4 => IdentityServerVersion::IdentityServer4,
-        _ => {
-            return Err(fail(Error::InvalidArgument(
-                "unknown identityserver_version",
-            )));
-        }
-    };
-    type Callback = (
-        unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> bool,
-        *mut c_void,
-    );
-    let ask = |callback: Option<Callback>, id: &str| match callback {
-        // SAFETY: the C caller supplied this callback and context for exactly this use.
-        Some((f, ctx)) => unsafe { f(ctx, id.as_ptr().cast(), id.len()) },
-        None => true,
-    };
-    let enabled = o.and_then(|o| o.client_enabled.map(|f| (f, o.client_enabled_ctx)));
-    let offline = o.and_then(|o| {
-        o.client_offline_access
-            .map(|f| (f, o.client_offline_access_ctx))
-    });
-    let check_enabled = move |id: &str| ask(enabled, id);
-    let check_offline = move |id: &str| ask(offline, id);
-    let opts = Options {
-        version,
-        client_enabled: enabled
-            .is_some()
-            .then_some(&check_enabled as &dyn Fn(&str) -> bool),
-        offline_access: offline
-            .is_some()
-            .then_some(&check_offline as &dyn Fn(&str) -> bool),
-    };
-    Ok(with(&args.caller(), &opts))
 }
 
 /// Builds the RFC 7662 response IdentityServer's introspection endpoint returns for this

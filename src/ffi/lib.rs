@@ -17,6 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use reftoken::Error;
 
+mod args;
 mod core_fns;
 mod endpoint_fns;
 mod grant_fns;
@@ -24,6 +25,7 @@ mod keyring_fns;
 mod revocation_fns;
 mod validator_fns;
 
+pub(crate) use args::*;
 pub use core_fns::*;
 pub use endpoint_fns::*;
 pub use grant_fns::*;
@@ -269,211 +271,6 @@ pub(crate) fn ffi_boundary<R: BodyResult>(name: &'static str, body: impl FnOnce(
             R::C::on_panic()
         }
     }
-}
-
-/// `Err(REFTOKEN_NULL_ARGUMENT)` out of the enclosing body (through `?`) when a pointer is NULL.
-macro_rules! check_null {
-    ($($p:ident),+ $(,)?) => {
-        $(
-            $crate::not_null($p.is_null(), concat!("argument `", stringify!($p), "` is NULL"))?;
-        )+
-    };
-}
-
-/// `Err(REFTOKEN_NULL_ARGUMENT)` with `message` when `is_null`.
-pub(crate) fn not_null(is_null: bool, message: &'static str) -> FfiResult {
-    if is_null {
-        Err(fail_with(REFTOKEN_NULL_ARGUMENT, message))
-    } else {
-        Ok(())
-    }
-}
-pub(crate) use check_null;
-
-/// Borrows `(ptr, len)` as UTF-8 text; a NULL `ptr` is allowed only with `len == 0`.
-///
-/// * `try_str!(ptr, len)`: no limit but the size of any object;
-/// * `try_str!(ptr, len, max = MAX, "what")`: a length over `MAX` is refused with
-///   `REFTOKEN_INPUT_TOO_LARGE` before a byte is read ([`Limit::Refuse`]); `MAX` and `what`
-///   are the limit and the name the core checks the value with (`Error::check_len`), so the
-///   message is the core's;
-/// * `try_str!(ptr, len, stand_in_over = MAX)`: over `MAX` the argument is not read and the
-///   core gets a stand-in ([`Limit::StandIn`]).
-macro_rules! try_str {
-    (@ $ptr:ident, $len:ident, $limit:expr) => {
-        unsafe { $crate::str_arg($ptr, $len, stringify!($ptr), $limit) }?
-    };
-    ($ptr:ident, $len:ident) => {
-        $crate::try_str!(@ $ptr, $len, $crate::Limit::Unlimited)
-    };
-    ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
-        $crate::try_str!(@ $ptr, $len, $crate::Limit::refuse($what, $max))
-    };
-    ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
-        $crate::try_str!(@ $ptr, $len, const { $crate::Limit::stand_in($max) })
-    };
-}
-pub(crate) use try_str;
-
-/// Borrows `(ptr, len)` as bytes; a NULL `ptr` is allowed only with `len == 0`. The same forms
-/// as [`try_str!`].
-#[allow(unused_macros)]
-macro_rules! try_bytes {
-    (@ $ptr:ident, $len:ident, $limit:expr) => {
-        unsafe { $crate::bytes_arg($ptr, $len, stringify!($ptr), $limit) }?
-    };
-    ($ptr:ident, $len:ident) => {
-        $crate::try_bytes!(@ $ptr, $len, $crate::Limit::Unlimited)
-    };
-    ($ptr:ident, $len:ident, max = $max:expr, $what:literal) => {
-        $crate::try_bytes!(@ $ptr, $len, $crate::Limit::refuse($what, $max))
-    };
-    ($ptr:ident, $len:ident, stand_in_over = $max:expr) => {
-        $crate::try_bytes!(@ $ptr, $len, const { $crate::Limit::stand_in($max) })
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use try_bytes;
-
-/// What an entry point does with an argument longer than a limit the core applies to it. It
-/// is decided from the length alone, before a byte is read: a length over the limit never
-/// makes the library read past a shorter buffer (issue "Shape": lengths are checked against
-/// the limits before any byte is read).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Limit {
-    /// No limit but the size of any object (`isize::MAX` bytes).
-    Unlimited,
-    /// Over `max` bytes: `REFTOKEN_INPUT_TOO_LARGE`, with the core's message (`what` is the
-    /// name the core gives the value when it checks the same limit).
-    Refuse { what: &'static str, max: usize },
-    /// Over `max` bytes the core gives every value the same answer without failing (a
-    /// presented handle over 100 bytes is inactive, a form body over 64 KiB is a 400): the
-    /// argument is not read, and the core is handed `max + 1` NUL bytes in its place.
-    StandIn { max: usize },
-}
-
-impl Limit {
-    pub(crate) const fn refuse(what: &'static str, max: usize) -> Self {
-        Limit::Refuse { what, max }
-    }
-
-    /// Checked at compile time when called in a `const` block, as the macros do.
-    pub(crate) const fn stand_in(max: usize) -> Self {
-        assert!(
-            max < STAND_IN_LEN,
-            "the stand-in is shorter than this limit"
-        );
-        Limit::StandIn { max }
-    }
-}
-
-/// Length of [`STAND_IN`]: the largest limit it stands in for (a form body) plus one.
-const STAND_IN_LEN: usize = reftoken::endpoint::MAX_FORM_LEN + 1;
-/// What [`Limit::StandIn`] hands the core for an argument over its limit (zeros, in `.bss`).
-static STAND_IN: [u8; STAND_IN_LEN] = [0; STAND_IN_LEN];
-
-/// # Safety
-/// `ptr` must be NULL or point to `len` readable bytes that stay valid and unmodified for `'a`;
-/// when `len` is over the `limit`, nothing is read and `ptr` need only be non-NULL.
-pub(crate) unsafe fn bytes_arg<'a>(
-    ptr: *const u8,
-    len: usize,
-    name: &str,
-    limit: Limit,
-) -> Result<&'a [u8], reftoken_status> {
-    if ptr.is_null() {
-        return if len == 0 {
-            Ok(&[])
-        } else {
-            Err(fail_with(
-                REFTOKEN_NULL_ARGUMENT,
-                format!("argument `{name}` is NULL with a length of {len}"),
-            ))
-        };
-    }
-    if len > isize::MAX as usize {
-        return Err(fail_with(
-            REFTOKEN_INVALID_ARGUMENT,
-            format!("length of `{name}` is larger than any object"),
-        ));
-    }
-    match limit {
-        Limit::Refuse { what, max } if len > max => {
-            return Err(fail(Error::TooLarge { what, len, max }));
-        }
-        Limit::StandIn { max } if len > max => return Ok(&STAND_IN[..=max]),
-        _ => {}
-    }
-    // SAFETY: non-null, and the caller promises `len` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
-}
-
-/// # Safety
-/// As [`bytes_arg`].
-pub(crate) unsafe fn str_arg<'a>(
-    ptr: *const std::ffi::c_char,
-    len: usize,
-    name: &str,
-    limit: Limit,
-) -> Result<&'a str, reftoken_status> {
-    // SAFETY: forwarded contract.
-    let bytes = unsafe { bytes_arg(ptr.cast(), len, name, limit)? };
-    std::str::from_utf8(bytes).map_err(|e| {
-        fail_with(
-            REFTOKEN_INVALID_UTF8,
-            format!("argument `{name}` is not valid UTF-8: {e}"),
-        )
-    })
-}
-
-/// Writes `value` into the caller's buffer following the conventions above.
-///
-/// # Safety
-/// `out_len` must be valid for a write; `out` must be NULL or valid for `out_cap` bytes.
-pub(crate) unsafe fn write_out(
-    value: &[u8],
-    out: *mut std::ffi::c_char,
-    out_cap: usize,
-    out_len: *mut usize,
-) -> FfiResult {
-    // SAFETY: forwarded contract.
-    let written = unsafe { write_out_quiet(value, out, out_cap, out_len) };
-    if written == Err(REFTOKEN_BUFFER_TOO_SMALL) {
-        set_last_error(format!(
-            "the output needs {} bytes (plus one for a NUL); the buffer holds {out_cap}",
-            value.len()
-        ));
-    }
-    written
-}
-
-/// As [`write_out`], without touching the thread's last error.
-///
-/// # Safety
-/// As [`write_out`].
-pub(crate) unsafe fn write_out_quiet(
-    value: &[u8],
-    out: *mut std::ffi::c_char,
-    out_cap: usize,
-    out_len: *mut usize,
-) -> FfiResult {
-    not_null(out_len.is_null(), "argument `out_len` is NULL")?;
-    // SAFETY: checked non-null above; the caller promises it is writable.
-    unsafe { *out_len = value.len() };
-    if value.len() > out_cap || (out.is_null() && !value.is_empty()) {
-        return Err(REFTOKEN_BUFFER_TOO_SMALL);
-    }
-    if !out.is_null() {
-        // SAFETY: `out` holds `out_cap >= value.len()` bytes; the regions cannot overlap
-        // because `value` is owned by the library.
-        unsafe {
-            std::ptr::copy_nonoverlapping(value.as_ptr(), out.cast::<u8>(), value.len());
-            if out_cap > value.len() {
-                *out.add(value.len()) = 0;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Implemented by the Rust type behind each opaque C handle, so that handles are created and

@@ -4,10 +4,11 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use super::grant_fns::{
-    reftoken_caller, reftoken_grant, reftoken_options, reftoken_verdict, verdict_to_c, with_caller,
+    reftoken_caller, reftoken_grant, reftoken_options, reftoken_verdict, verdict_to_c,
 };
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
+use super::with_caller;
 use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out};
 use reftoken::Error;
 use reftoken::dataprotection::KeyRing;
