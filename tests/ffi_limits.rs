@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use reftoken::dataprotection::{
     KeyRing, MAX_PAYLOAD_LEN, MAX_PAYLOAD_STR_LEN, MAX_PURPOSE_LEN, MAX_XML_LEN,
 };
-use reftoken_ffi::*;
 use reftoken::grant::{self, Token};
 use reftoken::instant::Instant;
 use reftoken::jwt::{self, MAX_KEY_TEXT_LEN, SigningKey};
 use reftoken::{Error, endpoint, key, limits, validation};
+use reftoken_ffi::*;
 
 /// Bytes of each argument that really are there.
 const BUF: usize = 16;

@@ -15,9 +15,9 @@ mod common;
 use std::ptr::null;
 use std::sync::OnceLock;
 
+use reftoken::instant;
 use reftoken_ffi::reftoken_status::*;
 use reftoken_ffi::*;
-use reftoken::instant;
 use serde_json::{Value, json};
 
 use common::{GRANT_ORACLE, c_string, check_all, last_error, oracle_batch};

@@ -16,9 +16,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use reftoken::dataprotection::KeyRing;
+use reftoken::validation::StoredGrant;
 use reftoken_ffi::reftoken_status::{self, *};
 use reftoken_ffi::{self as ffi, reftoken_keyring, reftoken_str};
-use reftoken::validation::StoredGrant;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------

@@ -28,9 +28,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reftoken::Error;
 use reftoken::endpoint::{self, ApiResource, Client};
-use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
 use reftoken::secret::{self, HashAlgorithm, StoredSecret};
+use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

@@ -29,9 +29,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reftoken::Error;
 use reftoken::dataprotection::KeyRing;
-use reftoken_ffi::*;
 use reftoken::grant::{self, Token};
 use reftoken::instant::Instant;
+use reftoken_ffi::*;
 
 use common::{DEFAULT_DESERIALIZER, FIXTURE_APP, FIXTURE_KEY, rs};
 

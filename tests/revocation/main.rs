@@ -40,12 +40,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reftoken::Error;
-use reftoken_ffi::reftoken_status::{self, *};
-use reftoken_ffi::*;
 use reftoken::instant::Instant as At;
 use reftoken::revocation::{self, Options};
 use reftoken::validation::StoredGrant;
 use reftoken::validator::{CacheOptions, Validator};
+use reftoken_ffi::reftoken_status::{self, *};
+use reftoken_ffi::*;
 
 use common::{last_error, rs};
 use driver::*;
