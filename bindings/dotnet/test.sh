@@ -77,18 +77,21 @@ dotnet pack "$here/src/RefToken.AspNetCore" -c Release -o "$packages" --nologo -
 # RefToken.IdentityServer and its tests need Duende IdentityServer 7.4.x. With DUENDE_PACKAGES, restore
 # adds that folder (Directory.Build.props); without it, a restore of Duende's packages alone from the
 # configured sources, into an empty packages folder (so a cached copy proves nothing), decides.
-duende_probe() {
-  local dir="$work/duende-probe"
+# restore_probe NAME PACKAGE VERSION: whether PACKAGE restores, alone, into an empty packages folder
+# (with DUENDE_PACKAGES as a source when set).
+restore_probe() {
+  local dir="$work/$1-probe"
   mkdir -p "$dir"
   echo '<Project />' >"$dir/Directory.Build.props"
   echo '<Project />' >"$dir/Directory.Build.targets"
-  cat >"$dir/DuendeProbe.csproj" <<'PROJECT'
+  cat >"$dir/Probe.csproj" <<PROJECT
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
-  <ItemGroup><PackageReference Include="Duende.IdentityServer.EntityFramework" Version="7.4.8" /></ItemGroup>
+  <ItemGroup><PackageReference Include="$2" Version="$3" /></ItemGroup>
 </Project>
 PROJECT
-  NUGET_PACKAGES="$dir/packages" dotnet restore "$dir/DuendeProbe.csproj" >"$work/duende-probe.out" 2>&1
+  NUGET_PACKAGES="$dir/packages" dotnet restore "$dir/Probe.csproj" \
+    ${DUENDE_PACKAGES:+-p:RestoreAdditionalProjectSources="$DUENDE_PACKAGES"} >"$work/$1-probe.out" 2>&1
   local ok=$?
   rm -rf "$dir/packages"
   return "$ok"
@@ -97,7 +100,7 @@ with_is=false
 if [ -n "${DUENDE_PACKAGES:-}" ]; then
   with_is=true
   echo "Duende IdentityServer from DUENDE_PACKAGES ($DUENDE_PACKAGES) and the configured package sources"
-elif duende_probe; then
+elif restore_probe duende Duende.IdentityServer.EntityFramework 7.4.8; then
   with_is=true
   echo "Duende IdentityServer 7.4.8 restores from the configured package sources"
 fi
@@ -222,26 +225,9 @@ fi
 # 5. RefToken.AspNetCore against Duende's OAuth2 introspection handler, principal for principal, behind
 #    a real IdentityServer: wherever IdentityServer and the handler's package both restore (the handler
 #    from the package sources, or from DUENDE_PACKAGES beside IdentityServer's packages).
-introspection_probe() {
-  local dir="$work/introspection-probe"
-  mkdir -p "$dir"
-  echo '<Project />' >"$dir/Directory.Build.props"
-  echo '<Project />' >"$dir/Directory.Build.targets"
-  cat >"$dir/IntrospectionProbe.csproj" <<'PROJECT'
-<Project Sdk="Microsoft.NET.Sdk">
-  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>
-  <ItemGroup><PackageReference Include="Duende.AspNetCore.Authentication.OAuth2Introspection" Version="7.0.1" /></ItemGroup>
-</Project>
-PROJECT
-  NUGET_PACKAGES="$dir/packages" dotnet restore "$dir/IntrospectionProbe.csproj" \
-    ${DUENDE_PACKAGES:+-p:RestoreAdditionalProjectSources="$DUENDE_PACKAGES"} >"$work/introspection-probe.out" 2>&1
-  local ok=$?
-  rm -rf "$dir/packages"
-  return "$ok"
-}
 if [ "$with_is" != true ]; then
   echo "Introspection-handler parity tests not run: they need Duende IdentityServer 7.4.8 (see above)."
-elif introspection_probe; then
+elif restore_probe introspection Duende.AspNetCore.Authentication.OAuth2Introspection 7.0.1; then
   run_tests introspection-parity "$here/tests/RefToken.AspNetCore.IntrospectionParityTests" -c Release || status=1
 else
   echo "Introspection-handler parity tests not run: Duende.AspNetCore.Authentication.OAuth2Introspection 7.0.1 does not restore from the configured package sources or DUENDE_PACKAGES; see bindings/dotnet/README.md."
