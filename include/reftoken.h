@@ -1549,6 +1549,33 @@ reftoken_status reftoken_validator_validate(const struct reftoken_validator *val
                                             struct reftoken_verdict *out);
 
 /**
+ * As `reftoken_validator_validate`, and writes the introspection response for the
+ * presented `handle` as a reference token into `out_json` (the buffer conventions of the
+ * header's top): the full response when active, else `{"active":false}`. A token's active
+ * response is built once per caller (API name and scopes, or client id) and options'
+ * version while the validator caches it, and goes with the cache entry (eviction, TTL,
+ * expiry); the verdict is decided on every call. A gateway answers a cached token with this
+ * one call. Unlike `reftoken_validator_introspect`, a client caller's refresh tokens are not
+ * tried.
+ *
+ * When `out_json` is too small, `*out_json_len` is the length needed, nothing else is
+ * written (`*out_grant` is NULL) and `REFTOKEN_BUFFER_TOO_SMALL` is returned: call again
+ * with a larger buffer. Otherwise returns as `reftoken_validator_validate` does.
+ * Thread-safe.
+ */
+reftoken_status reftoken_validator_check(const struct reftoken_validator *validator,
+                                         const char *handle,
+                                         size_t handle_len,
+                                         const struct reftoken_caller *caller,
+                                         int64_t now,
+                                         const struct reftoken_options *options,
+                                         struct reftoken_grant **out_grant,
+                                         struct reftoken_verdict *out,
+                                         char *out_json,
+                                         size_t out_json_cap,
+                                         size_t *out_json_len);
+
+/**
  * Forgets the cached token stored under `key` (its store key: revocation paths and store
  * notifications know keys, not handles). Returns `REFTOKEN_OK` whether or not an entry was
  * there (a key over 64 bytes, which no entry has, is not read), `REFTOKEN_NULL_ARGUMENT` or

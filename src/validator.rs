@@ -7,7 +7,7 @@
 //! moment (revocation). Only found tokens are cached: a handle that is not in the store is
 //! looked up again next time, so a token issued a moment later is never missed.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use quick_cache::sync::Cache;
 
@@ -16,7 +16,7 @@ use crate::dataprotection::KeyRing;
 use crate::fence::Fence;
 use crate::grant::Token;
 use crate::instant::Instant;
-use crate::introspection::{self, Caller, INACTIVE, Options};
+use crate::introspection::{self, Caller, INACTIVE, IdentityServerVersion, Options, Verdict};
 use crate::key::StoreKey;
 use crate::validation::{self, NotFound, Outcome, StoredGrant, Unprotect};
 
@@ -43,6 +43,123 @@ struct Entry {
     until: Instant,
     /// When the lookup that produced it began (monotonic; see [`Fence`]).
     stored_ns: u64,
+    responses: Arc<Responses>,
+}
+
+/// Most callers whose responses one cached token keeps; further callers get theirs built on
+/// every call.
+const MEMO_CALLERS: usize = 4;
+
+/// The active responses built from one cached token, one per caller that asked. While the
+/// entry is served, an active token's response depends only on the token, the caller and
+/// the IdentityServer version (not on the time: the entry ends before the token does), so
+/// it is built once; it goes with the entry when that is evicted or expires.
+#[derive(Default)]
+struct Responses(Mutex<Vec<Memo>>);
+
+struct Memo {
+    version: IdentityServerVersion,
+    caller: OwnedCaller,
+    body: Arc<str>,
+}
+
+/// A caller as a memo remembers it: compared in full, never by a hash, so one caller's
+/// response is never served to another.
+enum OwnedCaller {
+    Api {
+        name: Box<str>,
+        scopes: Box<[Box<str>]>,
+    },
+    Client {
+        id: Box<str>,
+    },
+}
+
+impl OwnedCaller {
+    fn of(c: &Caller<'_>) -> Self {
+        match c {
+            Caller::Api { name, scopes } => OwnedCaller::Api {
+                name: (*name).into(),
+                scopes: scopes.iter().map(|s| (*s).into()).collect(),
+            },
+            Caller::Client { id } => OwnedCaller::Client { id: (*id).into() },
+        }
+    }
+
+    fn is(&self, c: &Caller<'_>) -> bool {
+        match (self, c) {
+            (OwnedCaller::Api { name, scopes }, Caller::Api { name: n, scopes: s }) => {
+                **name == **n
+                    && scopes.len() == s.len()
+                    && scopes.iter().zip(s.iter()).all(|(a, b)| **a == **b)
+            }
+            (OwnedCaller::Client { id }, Caller::Client { id: i }) => **id == **i,
+            _ => false,
+        }
+    }
+}
+
+impl Responses {
+    fn get(&self, caller: &Caller<'_>, version: IdentityServerVersion) -> Option<Arc<str>> {
+        let memos = self.0.lock().ok()?;
+        memos
+            .iter()
+            .find(|m| m.version == version && m.caller.is(caller))
+            .map(|m| m.body.clone())
+    }
+
+    fn put(&self, caller: &Caller<'_>, version: IdentityServerVersion, body: &Arc<str>) {
+        let Ok(mut memos) = self.0.lock() else {
+            return;
+        };
+        let known = memos
+            .iter()
+            .any(|m| m.version == version && m.caller.is(caller));
+        if !known && memos.len() < MEMO_CALLERS {
+            memos.push(Memo {
+                version,
+                caller: OwnedCaller::of(caller),
+                body: body.clone(),
+            });
+        }
+    }
+}
+
+/// A token the validator found, with the responses its cache entry keeps.
+pub struct Hit {
+    /// The token.
+    pub token: Arc<Token>,
+    /// `None` when the cache is off or the token was not cached.
+    responses: Option<Arc<Responses>>,
+}
+
+impl Hit {
+    /// The verdict for `caller` at `now` and the response IdentityServer's endpoint gives
+    /// for this reference token (`{"active":false}` when it is not active for the caller).
+    /// The verdict is decided on every call (a disabled client is refused at once); an
+    /// active response is built once per caller while the token is cached.
+    pub fn introspect(
+        &self,
+        caller: &Caller<'_>,
+        now: Instant,
+        opts: &Options<'_>,
+    ) -> Result<(Verdict<'_>, Arc<str>), Error> {
+        let verdict = introspection::evaluate(&self.token, caller, now, opts)?;
+        if verdict.active() {
+            if let Some(body) = self
+                .responses
+                .as_ref()
+                .and_then(|r| r.get(caller, opts.version))
+            {
+                return Ok((verdict, body));
+            }
+        }
+        let body: Arc<str> = introspection::respond(&self.token, caller, now, opts)?.into();
+        if let (true, Some(r)) = (verdict.active(), &self.responses) {
+            r.put(caller, opts.version, &body);
+        }
+        Ok((verdict, body))
+    }
 }
 
 /// How a validator caches.
@@ -99,14 +216,26 @@ impl<L: Lookup> Validator<L> {
     /// Looks `handle` up at `now`: from the cache when a live entry is there, else from the
     /// store. Malformed handles never reach the lookup.
     pub fn find(&self, handle: &str, now: Instant) -> Result<Found, Error> {
+        Ok(match self.find_hit(handle, now)? {
+            Ok(hit) => Found::Token(hit.token),
+            Err(why) => Found::NotFound(why),
+        })
+    }
+
+    /// As [`Validator::find`], with what the cache keeps for the token: answer with
+    /// [`Hit::introspect`] to have a cached token's response built once.
+    pub fn find_hit(&self, handle: &str, now: Instant) -> Result<Result<Hit, NotFound>, Error> {
         if !validation::plausible_handle(handle) {
-            return Ok(Found::NotFound(NotFound::Malformed));
+            return Ok(Err(NotFound::Malformed));
         }
         let key = crate::key::store_key(handle, crate::key::REFERENCE_TOKEN)?;
         if let Some(cache) = &self.cache {
             if let Some(e) = cache.get(&key) {
                 if now <= e.until && self.fence.admits(e.stored_ns) {
-                    return Ok(Found::Token(e.token));
+                    return Ok(Ok(Hit {
+                        token: e.token,
+                        responses: Some(e.responses),
+                    }));
                 }
                 cache.remove(&key);
             }
@@ -115,28 +244,33 @@ impl<L: Lookup> Validator<L> {
         let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
         let (key, outcome) = validation::find_token(handle, |k| self.lookup.lookup(k), unprotect)?;
         Ok(match outcome {
-            Outcome::NotFound(why) => Found::NotFound(why),
+            Outcome::NotFound(why) => Err(why),
             Outcome::Found(token) => {
                 let token: Arc<Token> = Arc::from(token);
                 let until = token.expiration().min(now.add_seconds(self.ttl));
+                let mut responses = None;
                 if let Some(cache) = &self.cache {
                     // An expired token is not worth keeping: it is inactive for everyone.
                     // Nor is a row read before an eviction of its key that ran meanwhile.
                     if now <= until && self.fence.unchanged(&key, &stamp) {
+                        let r = Arc::new(Responses::default());
                         cache.insert(
                             key,
                             Entry {
                                 token: token.clone(),
                                 until,
                                 stored_ns: stamp.at_ns,
+                                responses: r.clone(),
                             },
                         );
-                        if !self.fence.unchanged(&key, &stamp) {
+                        if self.fence.unchanged(&key, &stamp) {
+                            responses = Some(r);
+                        } else {
                             cache.remove(&key);
                         }
                     }
                 }
-                Found::Token(token)
+                Ok(Hit { token, responses })
             }
         })
     }
@@ -152,9 +286,9 @@ impl<L: Lookup> Validator<L> {
         now: Instant,
         opts: &Options<'_>,
     ) -> Result<String, Error> {
-        let body = match self.find(handle, now)? {
-            Found::Token(t) => introspection::respond(&t, caller, now, opts)?,
-            Found::NotFound(_) => INACTIVE.to_owned(),
+        let body = match self.find_hit(handle, now)? {
+            Ok(hit) => hit.introspect(caller, now, opts)?.1.to_string(),
+            Err(_) => INACTIVE.to_owned(),
         };
         if let (Caller::Client { id }, true) = (caller, body == INACTIVE) {
             let unprotect = self.keyring.as_deref().map(|k| k as &dyn Unprotect);
@@ -409,5 +543,122 @@ mod tests {
             ));
         }
         assert_eq!(store.lookups.load(Ordering::SeqCst), 0);
+    }
+
+    fn memo_store() -> Arc<Store> {
+        Arc::new(Store {
+            rows: Mutex::new(HashMap::new()),
+            lookups: AtomicUsize::new(0),
+        })
+    }
+
+    #[test]
+    fn cached_responses_are_per_caller_and_version() {
+        let store = memo_store();
+        let v = Validator::new(store.clone(), None, CacheOptions::default());
+        let h = issue(&store, 1000, 100);
+        let now = Instant::from_unix_seconds(1000);
+        let read = ["api1.read"];
+        let none: [&str; 0] = [];
+        let callers = [
+            Caller::Api {
+                name: "api1",
+                scopes: &read,
+            },
+            Caller::Api {
+                name: "api2",
+                scopes: &read,
+            },
+            Caller::Api {
+                name: "api1",
+                scopes: &none,
+            },
+            Caller::Client { id: "c1" },
+            Caller::Client { id: "c2" },
+            Caller::Api {
+                name: "api3",
+                scopes: &read,
+            },
+        ];
+        let versions = [
+            IdentityServerVersion::default(),
+            IdentityServerVersion::IdentityServer4,
+        ];
+        // Twice over, so the second round is answered from what the first kept (and, past
+        // MEMO_CALLERS, built again): every answer equals the token's own uncached response.
+        for round in 0..2 {
+            for version in versions {
+                let o = Options {
+                    version,
+                    ..Options::default()
+                };
+                for c in &callers {
+                    let hit = v.find_hit(&h, now).unwrap().unwrap();
+                    let (verdict, body) = hit.introspect(c, now, &o).unwrap();
+                    let expected = introspection::respond(&hit.token, c, now, &o).unwrap();
+                    assert_eq!(&*body, expected, "round {round}, {c:?}, {version:?}");
+                    assert_eq!(verdict.active(), expected != INACTIVE, "{c:?}");
+                }
+            }
+        }
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_cached_response_follows_the_verdict_of_each_call() {
+        let store = memo_store();
+        let v = Validator::new(store.clone(), None, CacheOptions::default());
+        let h = issue(&store, 1000, 100);
+        let read = ["api1.read"];
+        let api = Caller::Api {
+            name: "api1",
+            scopes: &read,
+        };
+        let now = Instant::from_unix_seconds(1000);
+        let enabled = |_: &str| true;
+        let disabled = |_: &str| false;
+        let on = Options {
+            client_enabled: Some(&enabled),
+            ..Options::default()
+        };
+        let off = Options {
+            client_enabled: Some(&disabled),
+            ..Options::default()
+        };
+        let active = v.introspect(&h, &api, now, &on).unwrap();
+        assert!(active.contains("\"active\":true"), "{active}");
+        // The client disabled after its token's response was kept: refused at once.
+        let hit = v.find_hit(&h, now).unwrap().unwrap();
+        let (verdict, body) = hit.introspect(&api, now, &off).unwrap();
+        assert!(!verdict.active());
+        assert_eq!(&*body, INACTIVE);
+        assert_eq!(v.introspect(&h, &api, now, &on).unwrap(), active);
+        // Evicted (revoked): the kept response goes with the entry.
+        let key = crate::key::store_key(&h, "reference_token")
+            .unwrap()
+            .to_string();
+        store.rows.lock().unwrap().remove(&key);
+        assert!(v.evict(&key));
+        assert_eq!(v.introspect(&h, &api, now, &on).unwrap(), INACTIVE);
+        assert_eq!(store.lookups.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn without_a_cache_nothing_is_kept() {
+        let store = memo_store();
+        let v = Validator::new(
+            store.clone(),
+            None,
+            CacheOptions {
+                capacity: 0,
+                ttl_seconds: 60,
+            },
+        );
+        let h = issue(&store, 1000, 100);
+        let hit = v
+            .find_hit(&h, Instant::from_unix_seconds(1000))
+            .unwrap()
+            .unwrap();
+        assert!(hit.responses.is_none());
     }
 }

@@ -418,7 +418,7 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
     reftoken_verdict v;
     reftoken_grant *grant = NULL;
     reftoken_status st;
-    char buf[4096];
+    char buf[4096], *big = NULL;
     size_t n = 0;
 
     rt_result_clear(res);
@@ -433,57 +433,55 @@ static void rt_validate(rt_main_conf_t *mcf, rt_loc_conf_t *lcf, const u_char *t
     caller.scopes.ptr = (const char *)lcf->api_scopes.data;
     caller.scopes.len = lcf->api_scopes.len;
 
+    /* One call: the verdict, and the response the validator keeps for a cached token (built
+     * once per token and API, not per request). */
     rt_tls_event_loop = pool != NULL;
     rt_tls_deferred = 0;
-    st = reftoken_validator_validate(mcf->validator, (const char *)token, token_len, &caller, (int64_t)now, NULL,
-                                     &grant, &v);
+    st = reftoken_validator_check(mcf->validator, (const char *)token, token_len, &caller, (int64_t)now, NULL, &grant,
+                                  &v, buf, sizeof buf, &n);
+    if (st == REFTOKEN_BUFFER_TOO_SMALL && !rt_tls_deferred) {
+        /* A response over 4 KiB (many claims): again into a buffer of its size. */
+        big = rt_alloc(pool, n + 1);
+        st = big ? reftoken_validator_check(mcf->validator, (const char *)token, token_len, &caller, (int64_t)now,
+                                            NULL, &grant, &v, big, n + 1, &n)
+                 : REFTOKEN_INTERNAL_PANIC;
+    }
     rt_tls_event_loop = 0;
     if (rt_tls_deferred) {
         reftoken_grant_free(grant);
+        if (pool == NULL) free(big);
         res->deferred = 1;
         res->st = REFTOKEN_IO_ERROR;
         return;
     }
     res->st = st;
     if (st != REFTOKEN_OK) {
+        /* Includes a token IdentityServer could not answer for either (for example a claim
+         * named `active`): not usable. */
         if (st == REFTOKEN_IO_ERROR)
             rt_store_error(mcf->rt_store, res->err, sizeof res->err);
         else
             rt_last_error(res->err, sizeof res->err);
         reftoken_grant_free(grant);
+        if (pool == NULL) free(big);
         return;
     }
     res->reason = v.reason;
     res->exp = v.expiration;
     if (!v.active || grant == NULL) {
         reftoken_grant_free(grant);
+        if (pool == NULL) free(big);
         return;
     }
     res->sub = rt_dup(pool, v.subject.ptr ? v.subject.ptr : "", v.subject.len);
     res->client_id = rt_dup(pool, v.client_id.ptr ? v.client_id.ptr : "", v.client_id.len);
     res->sub_len = v.subject.len;
     res->client_id_len = v.client_id.len;
-
-    st = reftoken_introspect(grant, &caller, (int64_t)now, NULL, buf, sizeof buf, &n);
-    if (st == REFTOKEN_OK) {
-        res->json = rt_dup(pool, buf, n);
-    } else if (st == REFTOKEN_BUFFER_TOO_SMALL) {
-        char *big = rt_alloc(pool, n + 1);
-        size_t m = 0;
-        st = big ? reftoken_introspect(grant, &caller, (int64_t)now, NULL, big, n + 1, &m) : REFTOKEN_INTERNAL_PANIC;
-        if (st == REFTOKEN_OK) {
-            res->json = big;
-            n = m;
-        } else if (pool == NULL) {
-            free(big);
-        }
-    }
+    res->json = big ? big : rt_dup(pool, buf, n);
     reftoken_grant_free(grant);
-    if (st != REFTOKEN_OK || res->json == NULL || res->sub == NULL || res->client_id == NULL) {
-        /* A token IdentityServer could not answer for either (for example a claim named
-         * `active`): not usable. */
-        res->st = st == REFTOKEN_OK ? REFTOKEN_INTERNAL_PANIC : st;
-        rt_last_error(res->err, sizeof res->err);
+    if (res->json == NULL || res->sub == NULL || res->client_id == NULL) {
+        res->st = REFTOKEN_INTERNAL_PANIC;
+        ngx_cpystrn((u_char *)res->err, (u_char *)"out of memory", sizeof res->err);
         rt_result_clear(res);
         return;
     }

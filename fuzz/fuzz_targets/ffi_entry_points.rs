@@ -233,6 +233,33 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(st, reftoken_status::REFTOKEN_OK);
                 }
                 ffi::reftoken_grant_free(g);
+                // The verdict and the kept response in one call, into a buffer of the
+                // fuzzed size.
+                let mut g = std::ptr::null_mut();
+                let (st, out) = call_out(cap, |o, c, l| {
+                    ffi::reftoken_validator_check(
+                        v,
+                        handle.as_ptr().cast(),
+                        handle.len(),
+                        &caller,
+                        1_740_830_400,
+                        std::ptr::null(),
+                        &mut g,
+                        &mut verdict,
+                        o,
+                        c,
+                        l,
+                    )
+                });
+                assert!(is_known_status(st));
+                if st == reftoken_status::REFTOKEN_OK {
+                    let json = std::str::from_utf8(&out).unwrap();
+                    reftoken_fuzz::assert_json("check", json);
+                    assert_eq!(verdict.active, json != "{\"active\":false}");
+                } else {
+                    assert!(g.is_null());
+                }
+                ffi::reftoken_grant_free(g);
             }
             let _ = ffi::reftoken_validator_cached(v);
             let st = ffi::reftoken_validator_evict(v, handle.as_ptr().cast(), handle.len());

@@ -9,12 +9,14 @@ use super::grant_fns::{
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
 use super::with_caller;
-use super::{Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out};
+use super::{
+    FfiResult, Opaque, check_null, fail, fail_with, ffi_boundary, try_ref, try_str, write_out,
+};
 use reftoken::Error;
 use reftoken::dataprotection::KeyRing;
 use reftoken::grant::Token;
 use reftoken::instant::Instant;
-use reftoken::introspection;
+use reftoken::introspection::{self, INACTIVE};
 use reftoken::validation::{MAX_PRESENTED_HANDLE_LEN, StoredGrant};
 use reftoken::validator::{CacheOptions, Found, Lookup, Validator};
 
@@ -249,21 +251,13 @@ pub unsafe extern "C" fn reftoken_validator_validate(
         let v = try_ref!(Arc<Validator<CLookup>>, validator);
         let h = try_str!(handle, handle_len, stand_in_over = MAX_PRESENTED_HANDLE_LEN);
         check_null!(out, caller);
-        if !out_grant.is_null() {
-            // SAFETY: checked non-null.
-            unsafe { *out_grant = std::ptr::null_mut() };
-        }
+        // SAFETY: NULL or valid for a write.
+        unsafe { clear_grant(out_grant) };
         let now = Instant::from_unix_seconds(now);
         let token: Arc<Token> = match v.find(h, now)? {
             Found::Token(t) => t,
-            Found::NotFound(_) => {
-                // Still check the caller's arguments, so errors do not depend on the store.
-                // SAFETY: forwarded pointer contracts.
-                unsafe { with_caller(caller, options, |_, _| ()) }?;
-                // SAFETY: checked non-null.
-                unsafe { *out = verdict_unknown() };
-                return Ok(());
-            }
+            // SAFETY: forwarded pointer contracts; `out` checked non-null.
+            Found::NotFound(_) => return unsafe { not_found(caller, options, out) },
         };
         // SAFETY: forwarded pointer contracts.
         let verdict = unsafe {
@@ -271,22 +265,114 @@ pub unsafe extern "C" fn reftoken_validator_validate(
                 introspection::evaluate(&token, c, now, o)
             })
         }??;
-        let mut c = verdict_to_c(&verdict);
-        if out_grant.is_null() {
-            c.subject = super::grant_fns::reftoken_str::empty();
-            c.client_id = super::grant_fns::reftoken_str::empty();
-            // SAFETY: checked non-null.
-            unsafe { *out = c };
-        } else {
-            // The strings point into the token's heap data, which the Arc handed out keeps.
-            // SAFETY: both checked non-null.
-            unsafe {
-                *out = c;
-                *out_grant = token.clone().into_c();
-            }
-        }
+        // SAFETY: `out` checked non-null; `out_grant` NULL or valid.
+        unsafe { give_verdict(&verdict, &token, out_grant, out) };
         Ok(())
     })
+}
+
+/// As `reftoken_validator_validate`, and writes the introspection response for the
+/// presented `handle` as a reference token into `out_json` (the buffer conventions of the
+/// header's top): the full response when active, else `{"active":false}`. A token's active
+/// response is built once per caller (API name and scopes, or client id) and options'
+/// version while the validator caches it, and goes with the cache entry (eviction, TTL,
+/// expiry); the verdict is decided on every call. A gateway answers a cached token with this
+/// one call. Unlike `reftoken_validator_introspect`, a client caller's refresh tokens are not
+/// tried.
+///
+/// When `out_json` is too small, `*out_json_len` is the length needed, nothing else is
+/// written (`*out_grant` is NULL) and `REFTOKEN_BUFFER_TOO_SMALL` is returned: call again
+/// with a larger buffer. Otherwise returns as `reftoken_validator_validate` does.
+/// Thread-safe.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reftoken_validator_check(
+    validator: *const reftoken_validator,
+    handle: *const c_char,
+    handle_len: usize,
+    caller: *const reftoken_caller,
+    now: i64,
+    options: *const reftoken_options,
+    out_grant: *mut *mut reftoken_grant,
+    out: *mut reftoken_verdict,
+    out_json: *mut c_char,
+    out_json_cap: usize,
+    out_json_len: *mut usize,
+) -> reftoken_status {
+    ffi_boundary("reftoken_validator_check", || {
+        let v = try_ref!(Arc<Validator<CLookup>>, validator);
+        let h = try_str!(handle, handle_len, stand_in_over = MAX_PRESENTED_HANDLE_LEN);
+        check_null!(out, caller, out_json_len);
+        // SAFETY: NULL or valid for a write.
+        unsafe { clear_grant(out_grant) };
+        let now = Instant::from_unix_seconds(now);
+        let hit = match v.find_hit(h, now)? {
+            Ok(hit) => hit,
+            Err(_) => {
+                // SAFETY: the caller's buffer contract.
+                unsafe { write_out(INACTIVE.as_bytes(), out_json, out_json_cap, out_json_len) }?;
+                // SAFETY: forwarded pointer contracts; `out` checked non-null.
+                return unsafe { not_found(caller, options, out) };
+            }
+        };
+        // SAFETY: forwarded pointer contracts.
+        let (verdict, body) =
+            unsafe { with_caller(caller, options, |c, o| hit.introspect(c, now, o)) }??;
+        // SAFETY: the caller's buffer contract.
+        unsafe { write_out(body.as_bytes(), out_json, out_json_cap, out_json_len) }?;
+        // SAFETY: `out` checked non-null; `out_grant` NULL or valid.
+        unsafe { give_verdict(&verdict, &hit.token, out_grant, out) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `out_grant` must be NULL or valid for a write.
+unsafe fn clear_grant(out_grant: *mut *mut reftoken_grant) {
+    if !out_grant.is_null() {
+        // SAFETY: checked non-null.
+        unsafe { *out_grant = std::ptr::null_mut() };
+    }
+}
+
+/// The verdict for a handle that led to no token, once the caller's arguments are checked
+/// (so errors do not depend on the store).
+///
+/// # Safety
+/// `caller` and `options` as for `with_caller`; `out` valid for a write.
+unsafe fn not_found(
+    caller: *const reftoken_caller,
+    options: *const reftoken_options,
+    out: *mut reftoken_verdict,
+) -> FfiResult {
+    // SAFETY: forwarded pointer contracts.
+    unsafe { with_caller(caller, options, |_, _| ()) }?;
+    // SAFETY: forwarded.
+    unsafe { *out = verdict_unknown() };
+    Ok(())
+}
+
+/// Writes the verdict, and hands out the token when `out_grant` is not NULL (the verdict's
+/// strings point into the token's heap data, which the handed-out reference keeps); without
+/// it the strings are left empty.
+///
+/// # Safety
+/// `out` valid for a write; `out_grant` NULL or valid for a write.
+unsafe fn give_verdict(
+    verdict: &introspection::Verdict<'_>,
+    token: &Arc<Token>,
+    out_grant: *mut *mut reftoken_grant,
+    out: *mut reftoken_verdict,
+) {
+    let mut c = verdict_to_c(verdict);
+    if out_grant.is_null() {
+        c.subject = super::grant_fns::reftoken_str::empty();
+        c.client_id = super::grant_fns::reftoken_str::empty();
+    } else {
+        // SAFETY: valid for a write.
+        unsafe { *out_grant = token.clone().into_c() };
+    }
+    // SAFETY: valid for a write.
+    unsafe { *out = c };
 }
 
 fn verdict_unknown() -> reftoken_verdict {

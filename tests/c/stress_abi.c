@@ -284,6 +284,8 @@ static void test_nulls(void) {
     CHECK_ST(reftoken_row_set(NULL, "t", 1, "d", 1), REFTOKEN_NULL_ARGUMENT);
     CHECK_ST(reftoken_validator_introspect(NULL, "h", 1, &api, 0, NULL, out, sizeof out, &len), REFTOKEN_NULL_ARGUMENT);
     CHECK_ST(reftoken_validator_validate(NULL, "h", 1, &api, 0, NULL, NULL, &v), REFTOKEN_NULL_ARGUMENT);
+    CHECK_ST(reftoken_validator_check(NULL, "h", 1, &api, 0, NULL, NULL, &v, out, sizeof out, &len),
+             REFTOKEN_NULL_ARGUMENT);
     CHECK_ST(reftoken_validator_evict(NULL, "k", 1), REFTOKEN_NULL_ARGUMENT);
     CHECK_ST(reftoken_validator_clear(NULL), REFTOKEN_NULL_ARGUMENT);
     CHECK(reftoken_validator_cached(NULL) == 0);
@@ -781,6 +783,17 @@ static void test_lengths_over_limits_unread(void) {
     memset(&v, 0, sizeof v); /* reason 0: a call that fails leaves no verdict */
     CHECK_ST(reftoken_validator_validate(val, s, 101, &api, 0, NULL, &g, &v), REFTOKEN_OK);
     CHECK(!v.active && v.reason == REFTOKEN_INACTIVE_UNKNOWN_HANDLE && g == NULL);
+    memset(&v, 0, sizeof v);
+    g = (reftoken_grant *)1;
+    CHECK_ST(reftoken_validator_check(val, s, 101, &api, 0, NULL, &g, &v, out, sizeof out, &len), REFTOKEN_OK);
+    CHECK(!v.active && v.reason == REFTOKEN_INACTIVE_UNKNOWN_HANDLE && g == NULL);
+    CHECK(len == 16 && memcmp(out, "{\"active\":false}", 16) == 0);
+    /* Too small for even the inactive answer: the length needed, nothing else. */
+    memset(&v, 0, sizeof v);
+    CHECK_ST(reftoken_validator_check(val, s, 101, &api, 0, NULL, &g, &v, out, 15, &len), REFTOKEN_BUFFER_TOO_SMALL);
+    CHECK(len == 16 && g == NULL && v.reason == 0);
+    CHECK_ST(reftoken_validator_check(val, s, 101, &api, 0, NULL, &g, &v, out, sizeof out, NULL),
+             REFTOKEN_NULL_ARGUMENT);
     CHECK(over_limit_lookups == 0);
     CHECK_ST(reftoken_validator_evict(val, s, REFTOKEN_MAX_KEY_LEN + 1), REFTOKEN_OK);
     reftoken_validator_free(val);
@@ -998,6 +1011,12 @@ static void *worker(void *arg) {
                  REFTOKEN_OK);
         CHECK(v.active && g != NULL);
         reftoken_grant_free(g);
+        /* The kept response, raced against the evictions and clears below. */
+        size_t jlen = 0;
+        CHECK_ST(reftoken_validator_check(sh->validator, sh->handle, 66, &api, 1740830400, NULL, NULL, &v, scratch,
+                                          sizeof scratch, &jlen),
+                 REFTOKEN_OK);
+        CHECK(v.active && jlen == len && memcmp(scratch, out, len) == 0);
         if (i % 16 == 0) reftoken_validator_evict(sh->validator, row_key, 64);
         if (i % 64 == 0) reftoken_validator_clear(sh->validator);
         CHECK_ST(reftoken_introspect(sh->grant, &api, 1740830400, NULL, out, sizeof out, &len), REFTOKEN_OK);

@@ -45,9 +45,11 @@ void reftoken_validator_free(reftoken_validator *validator);
 reftoken_status reftoken_validator_validate(const reftoken_validator *validator, const char *handle, size_t handle_len,
                                             const reftoken_caller *caller, int64_t now, const void *options,
                                             reftoken_grant **out_grant, reftoken_verdict *out);
+reftoken_status reftoken_validator_check(const reftoken_validator *validator, const char *handle, size_t handle_len,
+                                         const reftoken_caller *caller, int64_t now, const void *options,
+                                         reftoken_grant **out_grant, reftoken_verdict *out, char *out_json,
+                                         size_t out_json_cap, size_t *out_json_len);
 void reftoken_grant_free(reftoken_grant *grant);
-reftoken_status reftoken_introspect(const reftoken_grant *grant, const reftoken_caller *caller, int64_t now,
-                                    const void *options, char *out, size_t out_cap, size_t *out_len);
 reftoken_status reftoken_revocation_listener_start_postgres(const reftoken_validator *validator, const char *url,
                                                             size_t url_len, const char *channel, size_t channel_len,
                                                             uint32_t stale_bound_ms,
@@ -378,7 +380,15 @@ function _M.validate(self, token, opts)
     c.scopes.ptr, c.scopes.len = opts.scopes, #opts.scopes
     local now = ngx.time()
     self.grant[0] = nil
-    local st = R.reftoken_validator_validate(self.validator, token, #token, self.caller, now, nil, self.grant, self.verdict)
+    -- One call: the verdict and the response the validator keeps for a cached token.
+    local st = R.reftoken_validator_check(self.validator, token, #token, self.caller, now, nil, self.grant,
+        self.verdict, self.buf, self.buf_cap, self.len)
+    if st == BUFFER_TOO_SMALL then
+        self.buf_cap = tonumber(self.len[0]) + 1
+        self.buf = ffi.new("char[?]", self.buf_cap)
+        st = R.reftoken_validator_check(self.validator, token, #token, self.caller, now, nil, self.grant,
+            self.verdict, self.buf, self.buf_cap, self.len)
+    end
     local grant = self.grant[0]
     if st ~= OK then
         if grant ~= nil then R.reftoken_grant_free(grant) end
@@ -397,14 +407,7 @@ function _M.validate(self, token, opts)
         sub = v.subject.ptr ~= nil and C_str(v.subject.ptr, v.subject.len) or "",
         client_id = v.client_id.ptr ~= nil and C_str(v.client_id.ptr, v.client_id.len) or "",
     }
-    st = R.reftoken_introspect(grant, self.caller, now, nil, self.buf, self.buf_cap, self.len)
-    if st == BUFFER_TOO_SMALL then
-        self.buf_cap = tonumber(self.len[0]) + 1
-        self.buf = ffi.new("char[?]", self.buf_cap)
-        st = R.reftoken_introspect(grant, self.caller, now, nil, self.buf, self.buf_cap, self.len)
-    end
     R.reftoken_grant_free(grant)
-    if st ~= OK then return { active = false, reason = 0 } end
     res.json = C_str(self.buf, self.len[0])
     res.scope = scope_of(res.json)
     if opts.jwt and self.jwt_key then

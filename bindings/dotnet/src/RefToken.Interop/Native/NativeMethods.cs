@@ -364,6 +364,12 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    internal static partial RefTokenStatus reftoken_validator_check(
+        ValidatorSafeHandle validator, byte* handle, nuint handle_len, NativeCaller* caller, long now, NativeOptions* options,
+        nint* out_grant, NativeVerdict* @out, byte* out_json, nuint out_json_cap, nuint* out_json_len);
+
+    [LibraryImport(Library)]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     internal static partial RefTokenStatus reftoken_validator_evict(ValidatorSafeHandle validator, byte* key, nuint key_len);
 
     [LibraryImport(Library)]
