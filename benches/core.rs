@@ -10,6 +10,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use reftoken::grant::{Claim, Token};
 use reftoken::instant::Instant;
 use reftoken::introspection::{self, Caller, Options};
+use reftoken::validation::StoredGrant;
+use reftoken::validator::{CacheOptions, Found, Validator};
 use reftoken::{grant, handle, key};
 use sha2::{Digest, Sha256};
 
@@ -155,6 +157,55 @@ fn benches(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // A validator with a warm cache: the gateway's hot path, a handle in and the verdict plus
+    // the response out, with the response built on every call or kept with the cache entry.
+    let h_cached = handle::new_handle().unwrap().to_string();
+    let row_key = key::store_key(&h_cached, "reference_token")
+        .unwrap()
+        .to_string();
+    let row = StoredGrant {
+        grant_type: "reference_token".into(),
+        data: data.clone(),
+    };
+    let lookup = move |k: &str| Ok((k == row_key).then(|| row.clone()));
+    let v = Validator::new(lookup, None, CacheOptions::default());
+    let mut g = c.benchmark_group("validator_warm");
+    g.bench_function("find_and_respond", |b| {
+        b.iter(|| {
+            let t = match v.find(black_box(&h_cached), now).unwrap() {
+                Found::Token(t) => t,
+                Found::NotFound(_) => unreachable!("the token is in the store"),
+            };
+            let active = introspection::evaluate(&t, &caller, now, &opts)
+                .unwrap()
+                .active();
+            black_box((
+                active,
+                introspection::respond(&t, &caller, now, &opts).unwrap(),
+            ))
+        })
+    });
+    g.bench_function("find_hit_kept_response", |b| {
+        b.iter(|| {
+            let hit = v.find_hit(black_box(&h_cached), now).unwrap().unwrap();
+            let (verdict, body) = hit.introspect(&caller, now, &opts).unwrap();
+            black_box((verdict.active(), body))
+        })
+    });
+    g.finish();
+    eprintln!(
+        "allocations/op: validator_warm find_and_respond {:.2}, find_hit_kept_response {:.2}",
+        allocations_per_op(|| {
+            if let Found::Token(t) = v.find(&h_cached, now).unwrap() {
+                black_box(introspection::respond(&t, &caller, now, &opts).unwrap());
+            }
+        }),
+        allocations_per_op(|| {
+            let hit = v.find_hit(&h_cached, now).unwrap().unwrap();
+            black_box(hit.introspect(&caller, now, &opts).unwrap().1);
+        }),
+    );
 
     eprintln!(
         "allocations/op: new_handle {:.2}, store_key {:.2}, respond_parsed {:.2}, read_data_and_respond {:.2}, evaluate {:.2}",

@@ -1,7 +1,8 @@
 /*
  * bench_validate.c: validations per second through the C ABI, against an SQLite store in
  * IdentityServer's schema (examples/store_sqlite.c), with a warm cache and with every
- * validation reaching the store (no cache), for plain and for Data Protection rows.
+ * validation reaching the store (no cache), for plain and for Data Protection rows, four ways
+ * (see MODE_NAMES).
  *
  *   bench_validate [SECONDS] [THREADS] [KEYRING_DIR APP_NAME]
  *
@@ -92,12 +93,23 @@ static int fill(const char *path, reftoken_keyring *ring, int64_t now) {
     return 0;
 }
 
+/* What each validation asks for. */
+enum mode {
+    VERDICT,    /* reftoken_validator_validate: active or not, no JSON */
+    INTROSPECT, /* reftoken_validator_introspect: the JSON */
+    BUILD,      /* reftoken_validator_validate with the token, then reftoken_introspect on it:
+                 * the verdict and JSON built on every call */
+    CHECK,      /* reftoken_validator_check with the token: the verdict and the kept JSON */
+    MODES
+};
+static const char *const MODE_NAMES[MODES] = {"verdict", "JSON", "verdict+JSON built", "check"};
+
 typedef struct worker {
     reftoken_validator *v;
     int64_t now;
     double until;
     unsigned seed;
-    int json;
+    enum mode mode;
     long done, active, failed;
 } worker;
 
@@ -109,15 +121,32 @@ static void *run(void *arg) {
             w->seed = w->seed * 1103515245u + 12345u;
             const char *h = handles[(w->seed >> 8) % TOKENS];
             reftoken_status st;
-            if (w->json) {
-                size_t len;
-                st = reftoken_validator_introspect(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, out, sizeof out,
-                                                   &len);
-                w->active += st == REFTOKEN_OK && len > 20;
-            } else {
-                reftoken_verdict verdict;
-                st = reftoken_validator_validate(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, NULL, &verdict);
-                w->active += st == REFTOKEN_OK && verdict.active;
+            reftoken_verdict verdict;
+            reftoken_grant *grant = NULL;
+            size_t len = 0;
+            switch (w->mode) {
+                case VERDICT:
+                    st = reftoken_validator_validate(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, NULL, &verdict);
+                    w->active += st == REFTOKEN_OK && verdict.active;
+                    break;
+                case INTROSPECT:
+                    st = reftoken_validator_introspect(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, out,
+                                                       sizeof out, &len);
+                    w->active += st == REFTOKEN_OK && len > 20;
+                    break;
+                case BUILD:
+                    st = reftoken_validator_validate(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, &grant, &verdict);
+                    if (st == REFTOKEN_OK && verdict.active)
+                        st = reftoken_introspect(grant, &API1, w->now, NULL, out, sizeof out, &len);
+                    w->active += st == REFTOKEN_OK && verdict.active && len > 20;
+                    reftoken_grant_free(grant);
+                    break;
+                default:
+                    st = reftoken_validator_check(w->v, h, REFTOKEN_HANDLE_LEN, &API1, w->now, NULL, &grant, &verdict,
+                                                  out, sizeof out, &len);
+                    w->active += st == REFTOKEN_OK && verdict.active && len > 20;
+                    reftoken_grant_free(grant);
+                    break;
             }
             w->failed += st != REFTOKEN_OK;
             w->done++;
@@ -127,12 +156,12 @@ static void *run(void *arg) {
 }
 
 /* Runs `threads` workers for `seconds`; returns validations per second. */
-static double measure(reftoken_validator *v, int64_t now, int threads, double seconds, int json) {
+static double measure(reftoken_validator *v, int64_t now, int threads, double seconds, enum mode mode) {
     pthread_t th[256];
     worker w[256];
     double start = now_seconds();
     for (int i = 0; i < threads; i++) {
-        w[i] = (worker){v, now, start + seconds, (unsigned)(i * 7919 + 1), json, 0, 0, 0};
+        w[i] = (worker){v, now, start + seconds, (unsigned)(i * 7919 + 1), mode, 0, 0, 0};
         pthread_create(&th[i], NULL, run, &w[i]);
     }
     long done = 0, active = 0, failed = 0;
@@ -166,10 +195,12 @@ static int bench_store(const char *label, const char *path, reftoken_keyring *ri
     int counts[2] = {1, max_threads};
     for (int c = 0; c < (max_threads > 1 ? 2 : 1); c++) {
         int t = counts[c];
-        printf("%-22s %2d thread%s  warm cache %11.0f/s (JSON %11.0f/s)   store, no cache %9.0f/s (JSON %9.0f/s)\n",
-               label, t, t == 1 ? " " : "s", measure(cached, now, t, seconds, 0), measure(cached, now, t, seconds, 1),
-               measure(uncached, now, t, seconds, 0), measure(uncached, now, t, seconds, 1));
-        fflush(stdout);
+        for (int m = 0; m < MODES; m++) {
+            printf("%-22s %2d thread%s  %-18s warm cache %11.0f/s   store, no cache %9.0f/s\n", label, t,
+                   t == 1 ? " " : "s", MODE_NAMES[m], measure(cached, now, t, seconds, (enum mode)m),
+                   measure(uncached, now, t, seconds, (enum mode)m));
+            fflush(stdout);
+        }
     }
     reftoken_validator_free(cached);
     reftoken_validator_free(uncached);

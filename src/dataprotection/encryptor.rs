@@ -272,6 +272,25 @@ impl KeyCrypto {
         }
     }
 
+    /// Derives the first `len` bytes of the payload's subkeys (encryption, then validation)
+    /// into `keys`, which the caller wipes.
+    fn subkeys<'k>(
+        &self,
+        label: Label<'_>,
+        key_modifier: &[u8],
+        keys: &'k mut [u8; 96],
+        len: usize,
+    ) -> &'k [u8] {
+        kdf::derive(
+            &self.prf,
+            label,
+            self.header,
+            key_modifier,
+            &mut keys[..len],
+        );
+        &keys[..len]
+    }
+
     /// Appends `key_modifier || iv || ciphertext || tag` to `out`. `iv` must be
     /// [`Algorithm::iv_len`] bytes. The plaintext is copied into `out` and encrypted there;
     /// `out` never reallocates once it holds plaintext.
@@ -292,14 +311,9 @@ impl KeyCrypto {
         match self.alg {
             Algorithm::Cbc { aes, hmac } => {
                 let (e, d) = (aes.bytes(), hmac.digest_len());
-                kdf::derive(
-                    &self.prf,
-                    label,
-                    self.header,
-                    key_modifier,
-                    &mut keys[..e + d],
-                );
-                let (k_e, k_h) = keys[..e + d].split_at(e);
+                let (k_e, k_h) = self
+                    .subkeys(label, key_modifier, &mut keys, e + d)
+                    .split_at(e);
                 let padded = (pt.len() / AES_BLOCK + 1) * AES_BLOCK;
                 out.extend_from_slice(pt);
                 out.resize(ct_start + padded, 0);
@@ -317,11 +331,11 @@ impl KeyCrypto {
             }
             Algorithm::Gcm { aes } => {
                 let e = aes.bytes();
-                kdf::derive(&self.prf, label, self.header, key_modifier, &mut keys[..e]);
+                let k = self.subkeys(label, key_modifier, &mut keys, e);
                 out.extend_from_slice(pt);
                 let nonce = Nonce::<U12>::try_from(iv).expect("12-byte nonce");
                 with_aes!(aes, A => {
-                    let gcm = <AesGcm<A, U12> as KeyInit>::new_from_slice(&keys[..e]).expect(KEY_LEN_OK);
+                    let gcm = <AesGcm<A, U12> as KeyInit>::new_from_slice(k).expect(KEY_LEN_OK);
                     let tag = gcm
                         .encrypt_inout_detached(&nonce, &[], (&mut out[ct_start..]).into())
                         .expect("payload sizes are far below GCM's limit");
@@ -352,14 +366,9 @@ impl KeyCrypto {
                     return Err(INVALID);
                 }
                 let key_modifier = &body[..KEY_MODIFIER_LEN];
-                kdf::derive(
-                    &self.prf,
-                    label,
-                    self.header,
-                    key_modifier,
-                    &mut keys[..e + d],
-                );
-                let (k_e, k_h) = keys[..e + d].split_at(e);
+                let (k_e, k_h) = self
+                    .subkeys(label, key_modifier, &mut keys, e + d)
+                    .split_at(e);
                 let ok = with_hmac!(hmac, M => {
                     let mut mac = <M as hmac::KeyInit>::new_from_slice(k_h).expect(KEY_LEN_OK);
                     mac.update(&body[KEY_MODIFIER_LEN..ct_end]);
@@ -386,19 +395,13 @@ impl KeyCrypto {
                     return Err(INVALID);
                 }
                 let ct_end = body.len() - GCM_TAG;
-                kdf::derive(
-                    &self.prf,
-                    label,
-                    self.header,
-                    &body[..KEY_MODIFIER_LEN],
-                    &mut keys[..e],
-                );
+                let k = self.subkeys(label, &body[..KEY_MODIFIER_LEN], &mut keys, e);
                 let nonce = Nonce::<U12>::try_from(&body[KEY_MODIFIER_LEN..ct_start])
                     .expect("12-byte nonce");
                 let tag = Tag::<aes_gcm::aead::consts::U16>::try_from(&body[ct_end..])
                     .expect("16-byte tag");
                 with_aes!(aes, A => {
-                    let gcm = <AesGcm<A, U12> as KeyInit>::new_from_slice(&keys[..e]).expect(KEY_LEN_OK);
+                    let gcm = <AesGcm<A, U12> as KeyInit>::new_from_slice(k).expect(KEY_LEN_OK);
                     gcm.decrypt_inout_detached(&nonce, &[], (&mut body[ct_start..ct_end]).into(), &tag)
                         .map_err(|_| INVALID)?;
                 });

@@ -1,8 +1,10 @@
 //! Grants: parse a `Data` column, read its fields, build and serialize a new token, and
 //! introspect.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
+use std::thread::LocalKey;
 
 use super::keyring_fns::reftoken_keyring;
 use super::reftoken_status::{self, *};
@@ -605,26 +607,44 @@ pub unsafe extern "C" fn reftoken_introspect(
 /// a response holds the token's claims. Reused so that a response costs no allocation; a
 /// nested call (from an options callback) gets a buffer of its own.
 fn with_response_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
-    use std::cell::RefCell;
     use zeroize::Zeroize;
     thread_local!(static BUFFER: RefCell<String> = const { RefCell::new(String::new()) });
     // Buffers grown past this by an unusually large response are not kept.
     const KEEP: usize = 16 * 1024;
-    let run = |buf: &mut String| {
-        let r = f(buf);
-        buf.as_mut_str().zeroize();
-        buf.clear();
+    with_thread_scratch(
+        &BUFFER,
+        |buf| {
+            buf.as_mut_str().zeroize();
+            buf.clear();
+        },
+        |buf| buf.capacity() > KEEP,
+        f,
+    )
+}
+
+/// Runs `f` with this thread's value in `slot`, then `reset`s it (wiping what it held, keeping
+/// its buffers); one that `oversized` says grew too large is dropped instead of kept. A nested
+/// call (from an options callback, while the slot is in use) gets a fresh value of its own.
+fn with_thread_scratch<T: Default + 'static, R>(
+    slot: &'static LocalKey<RefCell<T>>,
+    reset: fn(&mut T),
+    oversized: fn(&T) -> bool,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    let run = |value: &mut T| {
+        let r = f(value);
+        reset(value);
         r
     };
-    BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            let r = run(&mut buf);
-            if buf.capacity() > KEEP {
-                *buf = String::new();
+    slot.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut value) => {
+            let r = run(&mut value);
+            if oversized(&value) {
+                *value = T::default();
             }
             r
         }
-        Err(_) => run(&mut String::new()),
+        Err(_) => run(&mut T::default()),
     })
 }
 
@@ -676,25 +696,15 @@ pub unsafe extern "C" fn reftoken_introspect_data(
 /// buffers): reading one row after another then allocates nothing. A nested call (from an
 /// options callback) gets a token of its own.
 fn with_scratch_token<R>(f: impl FnOnce(&mut Token) -> R) -> R {
-    use std::cell::RefCell;
     thread_local!(static TOKEN: RefCell<Token> = RefCell::new(Token::default()));
     // A token grown past this by an unusually large row is not kept.
     const KEEP_BYTES: usize = 64 * 1024;
-    let run = |token: &mut Token| {
-        let r = f(token);
-        token.wipe_claims();
-        r
-    };
-    TOKEN.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut token) => {
-            let r = run(&mut token);
-            if token.retained_bytes() > KEEP_BYTES {
-                *token = Token::default();
-            }
-            r
-        }
-        Err(_) => run(&mut Token::default()),
-    })
+    with_thread_scratch(
+        &TOKEN,
+        Token::wipe_claims,
+        |token| token.retained_bytes() > KEEP_BYTES,
+        f,
+    )
 }
 
 /// Decides whether the token is active for `caller` at `now` (Unix seconds) without
