@@ -140,6 +140,26 @@ port="$(free_port)"
 user=""; [ "$(id -u)" != 0 ] || user="user nobody nogroup;"
 mkdir -p "$work/logs" "$work/cache" "$work/www"; chmod 777 "$work/logs" "$work/cache"
 echo ok >"$work/www/x"; chmod -R a+rX "$work/www"
+# The introspection call of the (c) locations and the cache of the cached ones, each written
+# once and included where it is used.
+cat >"$work/introspect.conf" <<CONF
+proxy_pass http://introspection/connect/introspect;
+proxy_method POST;
+proxy_pass_request_body off;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Content-Type application/x-www-form-urlencoded;
+proxy_set_header Authorization "$ip_auth";
+proxy_set_body "token=\$bearer";
+CONF
+cat >"$work/introspect-cache.conf" <<CONF
+proxy_cache auth;
+proxy_cache_methods POST;
+# The endpoint answers Cache-Control: no-store; a gateway that caches ignores it.
+proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
+proxy_cache_key \$bearer;
+proxy_cache_valid 200 $cache_valid;
+CONF
 cat >"$work/nginx.conf" <<CONF
 load_module $module;
 $user
@@ -171,59 +191,21 @@ http {
         location /d/ { auth_request /_introspect_cached; alias $work/www/; }
         location = /_introspect {
             internal;
-            proxy_pass http://introspection/connect/introspect;
-            proxy_method POST;
-            proxy_pass_request_body off;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Content-Type application/x-www-form-urlencoded;
-            proxy_set_header Authorization "$ip_auth";
-            proxy_set_body "token=\$bearer";
+            include $work/introspect.conf;
         }
         location = /_introspect_cached {
             internal;
-            proxy_pass http://introspection/connect/introspect;
-            proxy_method POST;
-            proxy_pass_request_body off;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Content-Type application/x-www-form-urlencoded;
-            proxy_set_header Authorization "$ip_auth";
-            proxy_set_body "token=\$bearer";
-            proxy_cache auth;
-            proxy_cache_methods POST;
-            # The endpoint answers Cache-Control: no-store; a gateway that caches ignores it.
-            proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
-            proxy_cache_key \$bearer;
-            proxy_cache_valid 200 $cache_valid;
+            include $work/introspect.conf;
+            include $work/introspect-cache.conf;
         }
         # What the two subrequests get, for the revocation staleness of (c): the same
         # endpoint, the same cache zone and key.
         location = /ci {
-            proxy_pass http://introspection/connect/introspect;
-            proxy_method POST;
-            proxy_pass_request_body off;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Content-Type application/x-www-form-urlencoded;
-            proxy_set_header Authorization "$ip_auth";
-            proxy_set_body "token=\$bearer";
+            include $work/introspect.conf;
         }
         location = /di {
-            proxy_pass http://introspection/connect/introspect;
-            proxy_method POST;
-            proxy_pass_request_body off;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Content-Type application/x-www-form-urlencoded;
-            proxy_set_header Authorization "$ip_auth";
-            proxy_set_body "token=\$bearer";
-            proxy_cache auth;
-            proxy_cache_methods POST;
-            # The endpoint answers Cache-Control: no-store; a gateway that caches ignores it.
-            proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
-            proxy_cache_key \$bearer;
-            proxy_cache_valid 200 $cache_valid;
+            include $work/introspect.conf;
+            include $work/introspect-cache.conf;
         }
     }
 }
