@@ -137,7 +137,9 @@ impl Opaque for Arc<Validator<CLookup>> {
 /// at any time. `cache_capacity` is the most tokens cached (0: no cache); `cache_ttl` the
 /// longest an entry is served, in seconds, however long its token lives (a bound on how
 /// long a revoked token keeps validating on a node not told to evict it). Entries never
-/// outlive their token. Free with `reftoken_validator_free`.
+/// outlive their token. A cached token also keeps the active responses built from it for up
+/// to four callers (`reftoken_validator_check`, `reftoken_validator_introspect`), about the
+/// size of the response each. Free with `reftoken_validator_free`.
 ///
 /// Returns `REFTOKEN_OK`, `REFTOKEN_NULL_ARGUMENT` (`lookup` or `out`) or
 /// `REFTOKEN_INVALID_ARGUMENT` (negative TTL).
