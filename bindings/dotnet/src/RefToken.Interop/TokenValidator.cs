@@ -100,18 +100,10 @@ public sealed unsafe class TokenValidator : IDisposable
         fixed (byte* hp = utf8Handle)
         {
             var writer = new IntrospectWriter(_handle, hp, (nuint)utf8Handle.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                result = NativeOutput.ReadBytes(ref writer, 2048);
-            }
-            catch (RefTokenException)
-            {
-                OptionsScope.RethrowPending();
-                throw;
-            }
+            // Always rethrow: the lookup callback leaves its exception as the options' callbacks do.
+            result = OptionsScope.ReadBytes(ref writer, 2048, rethrow: true);
         }
 
-        OptionsScope.RethrowPending();
         GC.KeepAlive(caller);
         return result;
     }
@@ -137,18 +129,9 @@ public sealed unsafe class TokenValidator : IDisposable
         fixed (byte* hp = utf8Handle)
         {
             var writer = new IntrospectWriter(_handle, hp, (nuint)utf8Handle.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            }
-            catch (RefTokenException)
-            {
-                OptionsScope.RethrowPending();
-                throw;
-            }
+            done = OptionsScope.TryWrite(ref writer, destination, out bytesWritten, rethrow: true);
         }
 
-        OptionsScope.RethrowPending();
         GC.KeepAlive(caller);
         return done;
     }
