@@ -73,18 +73,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="utf8Data">The <c>Data</c> value, UTF-8.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="RefTokenException">As <see cref="Parse(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public static Grant Parse(ReadOnlySpan<byte> utf8Data)
-    {
-        RefTokenLibrary.EnsureLoaded();
-        GrantSafeHandle handle;
-        RefTokenStatus status;
-        fixed (byte* p = utf8Data)
-        {
-            status = NativeMethods.reftoken_grant_parse(p, (nuint)utf8Data.Length, out handle);
-        }
-
-        return Wrap(status, handle);
-    }
+    public static Grant Parse(ReadOnlySpan<byte> utf8Data) => Parse(&NativeMethods.reftoken_grant_parse, utf8Data);
 
     /// <summary>
     /// Parses a <c>Data</c> column like <see cref="Parse(string)"/>, unprotecting a
@@ -144,18 +133,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="utf8Json">The payload JSON, UTF-8.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="RefTokenException">As <see cref="ParseTokenJson(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public static Grant ParseTokenJson(ReadOnlySpan<byte> utf8Json)
-    {
-        RefTokenLibrary.EnsureLoaded();
-        GrantSafeHandle handle;
-        RefTokenStatus status;
-        fixed (byte* p = utf8Json)
-        {
-            status = NativeMethods.reftoken_grant_parse_token_json(p, (nuint)utf8Json.Length, out handle);
-        }
-
-        return Wrap(status, handle);
-    }
+    public static Grant ParseTokenJson(ReadOnlySpan<byte> utf8Json) => Parse(&NativeMethods.reftoken_grant_parse_token_json, utf8Json);
 
     /// <summary>
     /// A new reference token for <paramref name="clientId"/>, issued by <paramref name="issuer"/>,
@@ -532,6 +510,20 @@ public sealed unsafe class Grant : IDisposable
         s.Ptr is null ? null : Encoding.UTF8.GetString(s.Ptr, checked((int)s.Len));
 
     private static Grant Wrap(RefTokenStatus status, GrantSafeHandle handle) => new(RefTokenLibrary.Owned(status, handle));
+
+    /// <summary>Runs one of the native parsers that read a grant from a single UTF-8 text.</summary>
+    private static Grant Parse(delegate*<byte*, nuint, out GrantSafeHandle, RefTokenStatus> parse, ReadOnlySpan<byte> utf8)
+    {
+        RefTokenLibrary.EnsureLoaded();
+        GrantSafeHandle handle;
+        RefTokenStatus status;
+        fixed (byte* p = utf8)
+        {
+            status = parse(p, (nuint)utf8.Length, out handle);
+        }
+
+        return Wrap(status, handle);
+    }
 
     /// <summary>Runs one of the grant's setters that take a single UTF-8 text.</summary>
     private void SetText(delegate*<GrantSafeHandle, byte*, nuint, RefTokenStatus> set, ReadOnlySpan<byte> utf8)
