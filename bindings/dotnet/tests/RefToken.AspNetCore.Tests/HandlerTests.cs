@@ -24,9 +24,9 @@ public class HandlerTests
     {
         using IGrantStore store = ParityTests.NewStore(kind);
         DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string valid, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string valid, _) = Tokens.IssueActive(store);
         (string expired, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddHours(-2), lifetime: 3600));
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
         (string otherApi, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1), scopes: ["api2.read", "openid"]));
         await using ApiHost api = await ApiHost.StartAsync(store.Configure);
 

@@ -87,9 +87,8 @@ public class RevocationAndCacheTests
     public async Task DeletingTheRowEvictsTheCachedTokenThroughPostgresNotify()
     {
         using var store = new PostgresGrantStore();
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
-        (string kept, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
+        (string kept, _) = Tokens.IssueActive(store);
         await using ApiHost api = await ApiHost.StartAsync(o =>
         {
             store.Configure(o);
@@ -256,7 +255,7 @@ public class RevocationAndCacheTests
     {
         using var store = new PostgresGrantStore();
         DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string valid, string validKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string valid, string validKey) = Tokens.IssueActive(store);
         (string expired, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddHours(-2)));
         string unknown = TokenHandles.NewHandle();
         const string password = "pg-secret-never-logged";
