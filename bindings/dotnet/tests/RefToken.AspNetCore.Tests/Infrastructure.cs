@@ -309,6 +309,16 @@ public sealed class ApiHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>An API on <paramref name="store"/> that caches each token for an hour, further configured by <paramref name="configure"/>.</summary>
+    public static Task<ApiHost> StartCachingAsync(IGrantStore store, Action<RefTokenAuthenticationOptions> configure) =>
+        StartAsync(o =>
+        {
+            store.Configure(o);
+            o.EnableCaching = true;
+            o.CacheDuration = TimeSpan.FromHours(1);
+            configure(o);
+        });
+
     public static async Task<ApiHost> StartAsync(Action<RefTokenAuthenticationOptions> configure, Action<WebApplicationBuilder>? services = null, Action<AuthenticationBuilder>? moreSchemes = null)
     {
         var logs = new LogCapture();
