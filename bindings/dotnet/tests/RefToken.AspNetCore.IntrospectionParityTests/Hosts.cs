@@ -29,17 +29,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using RefToken.AspNetCore;
+using RefToken.TestSupport;
 using Secret = Duende.IdentityServer.Models.Secret;
 
 namespace RefToken.AspNetCore.IntrospectionParityTests;
-
-/// <summary>A clock that stands still until moved: IdentityServer's IClock and every host's TimeProvider.</summary>
-public sealed class FixedClock : TimeProvider, IClock
-{
-    public DateTimeOffset Current { get; set; } = DateTimeOffset.UtcNow;
-    public override DateTimeOffset GetUtcNow() => Current;
-    public DateTimeOffset UtcNow => Current;
-}
 
 /// <summary>The users the token endpoint knows (resource owner password grant) and the claims their tokens carry.</summary>
 public static class Users

@@ -21,17 +21,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using Microsoft.AspNetCore.Http;
+using RefToken.TestSupport;
 using Secret = Duende.IdentityServer.Models.Secret;
 
 namespace RefToken.IdentityServer.Tests;
-
-/// <summary>A clock that stands still until moved: IdentityServer's IClock and TimeProvider.</summary>
-public sealed class FixedClock : TimeProvider, IClock
-{
-    public DateTimeOffset Current { get; set; } = DateTimeOffset.UtcNow;
-    public override DateTimeOffset GetUtcNow() => Current;
-    public DateTimeOffset UtcNow => Current;
-}
 
 /// <summary>The deployment both hosts share: one SQLite database, one Data Protection key ring, one clock.</summary>
 public sealed class Deployment : IDisposable
