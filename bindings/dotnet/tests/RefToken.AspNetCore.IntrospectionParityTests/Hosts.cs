@@ -236,9 +236,6 @@ public sealed class IdentityServerHost : IAsyncDisposable
         return new ECDsaSecurityKey(ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d })) { KeyId = "reftoken-parity-es256" };
     }
 
-    private static AuthenticationHeaderValue Basic(string id, string secret) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.EscapeDataString(id) + ":" + Uri.EscapeDataString(secret))));
-
     /// <summary>A reference token from the token endpoint: client credentials, or a user's (password grant) when <paramref name="user"/> is set.</summary>
     public async Task<string> IssueAsync(string clientId, string scope, string? user = null)
     {
@@ -254,17 +251,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
             form["password"] = Users.Password;
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token") { Content = new FormUrlEncodedContent(form) };
-        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
-        using HttpResponseMessage response = await Http.SendAsync(request);
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"token endpoint: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        string token = doc.RootElement.GetProperty("access_token").GetString()!;
+        string token = await TokenEndpoint.AccessTokenAsync(Http, clientId, form);
         if (token.Contains('.'))
         {
             throw new InvalidOperationException("expected a reference token, got a JWT");
@@ -280,7 +267,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token, ["token_type_hint"] = "access_token" }),
         };
-        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
+        request.Headers.Authorization = TokenEndpoint.Basic(clientId, clientId + "-secret");
         using HttpResponseMessage response = await Http.SendAsync(request);
         if (!response.IsSuccessStatusCode)
         {
