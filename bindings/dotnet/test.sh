@@ -62,6 +62,22 @@ run_tests() {
   return "$status"
 }
 
+# run_sample NAME FUNCTION PACKAGE DONE: FUNCTION as one test of the README's PACKAGE sample, DONE
+# saying in the pass line what it did; its output, $work/NAME.out (spaces as dashes), joins the log.
+run_sample() {
+  local name="$1" out="$work/${1// /-}.out"
+  echo "== $name"
+  if "$2"; then
+    echo "$name: the README's $3 sample $4 (passed)"
+    passed=$((passed + 1))
+  else
+    echo "$name: the README's $3 sample failed (log: $out)"
+    failed=$((failed + 1))
+    status=1
+  fi
+  cat "$out" >>"$log" 2>/dev/null || true
+}
+
 status=0
 
 # 1. Always on: every RefToken.Interop call against the fixtures and ASP.NET Core's own Data Protection.
@@ -165,16 +181,7 @@ sample_test() {
     grep -qE "$expected" "$work/sample.stdout" || { echo "the sample did not print a line matching $expected"; return 1; }
   done
 }
-echo "== sample"
-if sample_test; then
-  echo "sample: the README's RefToken.Interop sample built and ran (passed)"
-  passed=$((passed + 1))
-else
-  echo "sample: the README's RefToken.Interop sample failed (log: $work/sample.out)"
-  failed=$((failed + 1))
-  status=1
-fi
-cat "$work/sample.out" >>"$log" 2>/dev/null || true
+run_sample sample sample_test RefToken.Interop "built and ran"
 
 # 3b. The README's RefToken.AspNetCore sample (one test): a new web app referencing the packed
 #     RefToken.AspNetCore (and through it RefToken.Interop) from the local folder, its Program.cs taken
@@ -204,16 +211,7 @@ CONFIG
       dotnet build -warnaserror
   ) >"$out" 2>&1 || { cat "$out"; return 1; }
 }
-echo "== aspnet sample"
-if aspnet_sample_test; then
-  echo "aspnet sample: the README's RefToken.AspNetCore sample built (passed)"
-  passed=$((passed + 1))
-else
-  echo "aspnet sample: the README's RefToken.AspNetCore sample failed (log: $work/aspnet-sample.out)"
-  failed=$((failed + 1))
-  status=1
-fi
-cat "$work/aspnet-sample.out" >>"$log" 2>/dev/null || true
+run_sample "aspnet sample" aspnet_sample_test RefToken.AspNetCore built
 
 # 4. Duende IdentityServer in the test process: wherever its packages restore.
 if [ "$with_is" = true ]; then

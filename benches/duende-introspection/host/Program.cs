@@ -15,7 +15,6 @@
 // day, so that the stored tokens outlive a long run). Everything on the token and introspection
 // paths is IdentityServer's own default: no caching of grants, secrets checked on each request.
 
-using Duende.IdentityServer.EntityFramework.DbContexts;
 using Duende.IdentityServer.Models;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -40,11 +39,7 @@ var builder = WebApplication.CreateBuilder(new WebApplicationOptions
 });
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
 
-builder.Logging.ClearProviders();
-builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
-// The trial-mode notice (no license key) is logged once; it changes nothing else.
-builder.Logging.AddFilter("Duende.IdentityServer.License", LogLevel.None);
+IdentityServerHosting.LogWarnings(builder.Logging);
 
 builder.Services.AddDataProtection()
     .PersistKeysToFileSystem(new DirectoryInfo(keyring))
@@ -56,18 +51,7 @@ builder.Services.AddIdentityServer()
     .AddInMemoryApiScopes(BenchConfig.ApiScopes)
     .AddOperationalStore(o => o.ConfigureDbContext = b => b.UseSqlite($"Data Source={db}"));
 
-var app = builder.Build();
-app.UseIdentityServer();
-
-using (var scope = app.Services.CreateScope())
-{
-    await scope.ServiceProvider.GetRequiredService<PersistedGrantDbContext>().Database.EnsureCreatedAsync();
-}
-
-await app.StartAsync();
-Console.WriteLine($"listening on http://127.0.0.1:{port}, store {db}, key ring {keyring}");
-await app.WaitForShutdownAsync();
-return 0;
+return await IdentityServerHosting.RunAsync(builder.Build(), $"listening on http://127.0.0.1:{port}, store {db}, key ring {keyring}");
 
 static class BenchConfig
 {

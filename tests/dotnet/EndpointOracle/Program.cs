@@ -28,6 +28,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
+using RefToken.Oracles;
 
 namespace RefToken.EndpointOracle;
 
@@ -36,30 +37,7 @@ internal static class Program
     private const int MaxClientId = 100; // InputLengthRestrictions.ClientId
     private const int MaxClientSecret = 100; // InputLengthRestrictions.ClientSecret
 
-    private static int Main()
-    {
-        var input = Console.In.ReadToEnd();
-        var ops = JsonNode.Parse(input)!.AsArray();
-        var results = new JsonArray();
-        foreach (var op in ops)
-        {
-            JsonObject result;
-            try
-            {
-                result = Run(op!.AsObject());
-            }
-            catch (Exception e)
-            {
-                result = new JsonObject { ["ok"] = false, ["error"] = $"{e.GetType().Name}: {e.Message}" };
-            }
-            results.Add(result);
-        }
-        var stdout = Console.OpenStandardOutput();
-        using var writer = new Utf8JsonWriter(stdout);
-        results.WriteTo(writer);
-        writer.Flush();
-        return 0;
-    }
+    private static int Main() => OracleBatch.Run(Run);
 
     private static string Str(JsonObject o, string name) => o[name]!.GetValue<string>();
 

@@ -23,6 +23,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using RefToken.Oracles;
 
 namespace RefToken.GrantOracle;
 
@@ -46,30 +47,8 @@ internal static class Program
     private static int Main()
     {
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-        var input = Console.In.ReadToEnd();
-        var ops = JsonNode.Parse(input)!.AsArray();
-        var results = new JsonArray();
-        foreach (var op in ops)
-        {
-            JsonObject result;
-            try
-            {
-                result = Run(op!.AsObject());
-            }
-            catch (Exception e)
-            {
-                result = new JsonObject { ["ok"] = false, ["error"] = Describe(e) };
-            }
-            results.Add(result);
-        }
-        var stdout = Console.OpenStandardOutput();
-        using var writer = new Utf8JsonWriter(stdout);
-        results.WriteTo(writer);
-        writer.Flush();
-        return 0;
+        return OracleBatch.Run(Run);
     }
-
-    private static string Describe(Exception e) => $"{e.GetType().Name}: {e.Message}";
 
     private static string Str(JsonObject o, string name) => o[name]!.GetValue<string>();
 
@@ -93,7 +72,7 @@ internal static class Program
         }
         catch (JsonException e)
         {
-            return new JsonObject { ["ok"] = true, ["parsed"] = false, ["error"] = Describe(e) };
+            return new JsonObject { ["ok"] = true, ["parsed"] = false, ["error"] = OracleBatch.Describe(e) };
         }
         return new JsonObject
         {
@@ -137,7 +116,7 @@ internal static class Program
         }
         catch (Exception e)
         {
-            return Outcome("not_found", Describe(e));
+            return Outcome("not_found", OracleBatch.Describe(e));
         }
         if (token == null)
         {
@@ -170,7 +149,7 @@ internal static class Program
         }
         catch (Exception e)
         {
-            return Outcome("fails", Describe(e));
+            return Outcome("fails", OracleBatch.Describe(e));
         }
     }
 

@@ -73,18 +73,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="utf8Data">The <c>Data</c> value, UTF-8.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="RefTokenException">As <see cref="Parse(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public static Grant Parse(ReadOnlySpan<byte> utf8Data)
-    {
-        RefTokenLibrary.EnsureLoaded();
-        GrantSafeHandle handle;
-        RefTokenStatus status;
-        fixed (byte* p = utf8Data)
-        {
-            status = NativeMethods.reftoken_grant_parse(p, (nuint)utf8Data.Length, out handle);
-        }
-
-        return Wrap(status, handle);
-    }
+    public static Grant Parse(ReadOnlySpan<byte> utf8Data) => Parse(&NativeMethods.reftoken_grant_parse, utf8Data);
 
     /// <summary>
     /// Parses a <c>Data</c> column like <see cref="Parse(string)"/>, unprotecting a
@@ -144,18 +133,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="utf8Json">The payload JSON, UTF-8.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="RefTokenException">As <see cref="ParseTokenJson(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public static Grant ParseTokenJson(ReadOnlySpan<byte> utf8Json)
-    {
-        RefTokenLibrary.EnsureLoaded();
-        GrantSafeHandle handle;
-        RefTokenStatus status;
-        fixed (byte* p = utf8Json)
-        {
-            status = NativeMethods.reftoken_grant_parse_token_json(p, (nuint)utf8Json.Length, out handle);
-        }
-
-        return Wrap(status, handle);
-    }
+    public static Grant ParseTokenJson(ReadOnlySpan<byte> utf8Json) => Parse(&NativeMethods.reftoken_grant_parse_token_json, utf8Json);
 
     /// <summary>
     /// A new reference token for <paramref name="clientId"/>, issued by <paramref name="issuer"/>,
@@ -249,16 +227,7 @@ public sealed unsafe class Grant : IDisposable
     /// <summary>As <see cref="AddAudience(string)"/>, from UTF-8.</summary>
     /// <param name="utf8Audience">The audience, UTF-8.</param>
     /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public void AddAudience(ReadOnlySpan<byte> utf8Audience)
-    {
-        RefTokenStatus status;
-        fixed (byte* p = utf8Audience)
-        {
-            status = NativeMethods.reftoken_grant_add_audience(_handle, p, (nuint)utf8Audience.Length);
-        }
-
-        RefTokenLibrary.Check(status);
-    }
+    public void AddAudience(ReadOnlySpan<byte> utf8Audience) => SetText(&NativeMethods.reftoken_grant_add_audience, utf8Audience);
 
     /// <summary>Sets the confirmation (<c>cnf</c>) as JSON text, such as <c>{"x5t#S256":"..."}</c>; null or empty clears it.</summary>
     /// <param name="json">The JSON value, or null.</param>
@@ -272,16 +241,7 @@ public sealed unsafe class Grant : IDisposable
     /// <summary>As <see cref="SetConfirmation(string?)"/>, from UTF-8; empty clears it.</summary>
     /// <param name="utf8Json">The JSON value, UTF-8.</param>
     /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidUtf8"/>, <see cref="RefTokenStatus.MalformedInput"/>.</exception>
-    public void SetConfirmation(ReadOnlySpan<byte> utf8Json)
-    {
-        RefTokenStatus status;
-        fixed (byte* p = utf8Json)
-        {
-            status = NativeMethods.reftoken_grant_set_confirmation(_handle, p, (nuint)utf8Json.Length);
-        }
-
-        RefTokenLibrary.Check(status);
-    }
+    public void SetConfirmation(ReadOnlySpan<byte> utf8Json) => SetText(&NativeMethods.reftoken_grant_set_confirmation, utf8Json);
 
     /// <summary>Sets the description; null or empty clears it.</summary>
     /// <param name="description">The description, or null.</param>
@@ -294,16 +254,7 @@ public sealed unsafe class Grant : IDisposable
     /// <summary>As <see cref="SetDescription(string?)"/>, from UTF-8; empty clears it.</summary>
     /// <param name="utf8Description">The description, UTF-8.</param>
     /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public void SetDescription(ReadOnlySpan<byte> utf8Description)
-    {
-        RefTokenStatus status;
-        fixed (byte* p = utf8Description)
-        {
-            status = NativeMethods.reftoken_grant_set_description(_handle, p, (nuint)utf8Description.Length);
-        }
-
-        RefTokenLibrary.Check(status);
-    }
+    public void SetDescription(ReadOnlySpan<byte> utf8Description) => SetText(&NativeMethods.reftoken_grant_set_description, utf8Description);
 
     /// <summary>A text field of the grant (<c>reftoken_grant_field</c>), or null when the grant has none (the column is NULL).</summary>
     /// <param name="field">Which field.</param>
@@ -485,18 +436,7 @@ public sealed unsafe class Grant : IDisposable
         using var scope = new OptionsScope(options);
         NativeOptions nativeOptions = scope.Native;
         var writer = new IntrospectWriter(_handle, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-        byte[] result;
-        try
-        {
-            result = NativeOutput.ReadBytes(ref writer, 2048);
-        }
-        catch (RefTokenException)
-        {
-            scope.RethrowCallbackException();
-            throw;
-        }
-
-        scope.RethrowCallbackException();
+        byte[] result = scope.ReadBytes(ref writer);
         GC.KeepAlive(caller);
         return result;
     }
@@ -517,18 +457,7 @@ public sealed unsafe class Grant : IDisposable
         using var scope = new OptionsScope(options);
         NativeOptions nativeOptions = scope.Native;
         var writer = new IntrospectWriter(_handle, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-        bool done;
-        try
-        {
-            done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-        }
-        catch (RefTokenException)
-        {
-            scope.RethrowCallbackException();
-            throw;
-        }
-
-        scope.RethrowCallbackException();
+        bool done = scope.TryWrite(ref writer, destination, out bytesWritten);
         GC.KeepAlive(caller);
         return done;
     }
@@ -580,15 +509,32 @@ public sealed unsafe class Grant : IDisposable
     private static string? ToStringOrNull(NativeStr s) =>
         s.Ptr is null ? null : Encoding.UTF8.GetString(s.Ptr, checked((int)s.Len));
 
-    private static Grant Wrap(RefTokenStatus status, GrantSafeHandle handle)
+    private static Grant Wrap(RefTokenStatus status, GrantSafeHandle handle) => new(RefTokenLibrary.Owned(status, handle));
+
+    /// <summary>Runs one of the native parsers that read a grant from a single UTF-8 text.</summary>
+    private static Grant Parse(delegate*<byte*, nuint, out GrantSafeHandle, RefTokenStatus> parse, ReadOnlySpan<byte> utf8)
     {
-        if (status != RefTokenStatus.Ok)
+        RefTokenLibrary.EnsureLoaded();
+        GrantSafeHandle handle;
+        RefTokenStatus status;
+        fixed (byte* p = utf8)
         {
-            handle.Dispose();
-            RefTokenLibrary.Throw(status);
+            status = parse(p, (nuint)utf8.Length, out handle);
         }
 
-        return new Grant(handle);
+        return Wrap(status, handle);
+    }
+
+    /// <summary>Runs one of the grant's setters that take a single UTF-8 text.</summary>
+    private void SetText(delegate*<GrantSafeHandle, byte*, nuint, RefTokenStatus> set, ReadOnlySpan<byte> utf8)
+    {
+        RefTokenStatus status;
+        fixed (byte* p = utf8)
+        {
+            status = set(_handle, p, (nuint)utf8.Length);
+        }
+
+        RefTokenLibrary.Check(status);
     }
 
     private readonly struct FieldWriter(GrantSafeHandle grant, uint field) : INativeWriter

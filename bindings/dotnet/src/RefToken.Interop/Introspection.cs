@@ -259,18 +259,9 @@ public static class Introspection
         fixed (byte* dp = utf8Data)
         {
             var writer = new DataWriter(dp, (nuint)utf8Data.Length, ring.Pointer, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                result = NativeOutput.ReadBytes(ref writer, 2048);
-            }
-            catch (RefTokenException)
-            {
-                scope.RethrowCallbackException();
-                throw;
-            }
+            result = scope.ReadBytes(ref writer);
         }
 
-        scope.RethrowCallbackException();
         GC.KeepAlive(caller);
         return result;
     }
@@ -298,18 +289,9 @@ public static class Introspection
         fixed (byte* dp = utf8Data)
         {
             var writer = new DataWriter(dp, (nuint)utf8Data.Length, ring.Pointer, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            }
-            catch (RefTokenException)
-            {
-                scope.RethrowCallbackException();
-                throw;
-            }
+            done = scope.TryWrite(ref writer, destination, out bytesWritten);
         }
 
-        scope.RethrowCallbackException();
         GC.KeepAlive(caller);
         return done;
     }
@@ -374,6 +356,68 @@ internal unsafe ref struct OptionsScope
         {
             RethrowPending();
         }
+    }
+
+    /// <summary>
+    /// <see cref="NativeOutput.ReadBytes"/> for a call made with these options: a callback's
+    /// exception is rethrown in place of the status it led to, or of the output.
+    /// </summary>
+    public readonly byte[] ReadBytes<TWriter>(ref TWriter writer)
+        where TWriter : struct, INativeWriter =>
+        ReadBytes(ref writer, 2048, rethrow: _handle.IsAllocated);
+
+    /// <summary>As <see cref="ReadBytes{TWriter}(ref TWriter)"/>, with <see cref="NativeOutput.TryWrite"/>.</summary>
+    public readonly bool TryWrite<TWriter>(ref TWriter writer, Span<byte> destination, out int bytesWritten)
+        where TWriter : struct, INativeWriter =>
+        TryWrite(ref writer, destination, out bytesWritten, rethrow: _handle.IsAllocated);
+
+    /// <summary>
+    /// <see cref="NativeOutput.ReadBytes"/>, then, when <paramref name="rethrow"/>, the exception a
+    /// callback on this thread left behind (also when the call failed: it is the cause).
+    /// </summary>
+    internal static byte[] ReadBytes<TWriter>(ref TWriter writer, int firstSize, bool rethrow)
+        where TWriter : struct, INativeWriter
+    {
+        byte[] result;
+        try
+        {
+            result = NativeOutput.ReadBytes(ref writer, firstSize);
+        }
+        catch (RefTokenException) when (rethrow)
+        {
+            RethrowPending();
+            throw;
+        }
+
+        if (rethrow)
+        {
+            RethrowPending();
+        }
+
+        return result;
+    }
+
+    /// <summary>As <see cref="ReadBytes{TWriter}(ref TWriter, int, bool)"/>, with <see cref="NativeOutput.TryWrite"/>.</summary>
+    internal static bool TryWrite<TWriter>(ref TWriter writer, Span<byte> destination, out int bytesWritten, bool rethrow)
+        where TWriter : struct, INativeWriter
+    {
+        bool done;
+        try
+        {
+            done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
+        }
+        catch (RefTokenException) when (rethrow)
+        {
+            RethrowPending();
+            throw;
+        }
+
+        if (rethrow)
+        {
+            RethrowPending();
+        }
+
+        return done;
     }
 
     /// <summary>Rethrows (and clears) an exception a callback on this thread left behind.</summary>

@@ -189,14 +189,6 @@ public sealed unsafe class IntrospectionRequest : IDisposable
 
     private static string? Text(NativeStr s) => s.Ptr is null ? null : Encoding.UTF8.GetString(s.Ptr, checked((int)s.Len));
 
-    private static IntrospectionRequest Wrap(RefTokenStatus status, IntrospectionRequestSafeHandle handle)
-    {
-        if (status != RefTokenStatus.Ok)
-        {
-            handle.Dispose();
-            RefTokenLibrary.Throw(status);
-        }
-
-        return new IntrospectionRequest(handle);
-    }
+    private static IntrospectionRequest Wrap(RefTokenStatus status, IntrospectionRequestSafeHandle handle) =>
+        new(RefTokenLibrary.Owned(status, handle));
 }

@@ -118,16 +118,8 @@ public sealed unsafe class KeyRing : IDisposable
     /// <summary>Frees the native key ring and wipes its keys. Protectors made from it stop working.</summary>
     public void Dispose() => _handle.Dispose();
 
-    private static KeyRing Wrap(RefTokenStatus status, KeyRingSafeHandle handle, string? applicationName)
-    {
-        if (status != RefTokenStatus.Ok)
-        {
-            handle.Dispose();
-            RefTokenLibrary.Throw(status);
-        }
-
-        return new KeyRing(handle, applicationName);
-    }
+    private static KeyRing Wrap(RefTokenStatus status, KeyRingSafeHandle handle, string? applicationName) =>
+        new(RefTokenLibrary.Owned(status, handle), applicationName);
 }
 
 /// <summary>
@@ -220,16 +212,8 @@ public sealed unsafe class KeyRingProtector
     /// <param name="now">The time that picks the default key; null for now.</param>
     /// <returns>False when <paramref name="destination"/> is too small (nothing encrypted).</returns>
     /// <exception cref="RefTokenException">As <see cref="Protect(string, DateTimeOffset?)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public bool TryProtect(ReadOnlySpan<byte> utf8Plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null)
-    {
-        fixed (byte* tp = utf8Plaintext)
-        {
-            var writer = new ProtectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, tp, (nuint)utf8Plaintext.Length, Now(now), text: true);
-            bool done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            GC.KeepAlive(this);
-            return done;
-        }
-    }
+    public bool TryProtect(ReadOnlySpan<byte> utf8Plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null) =>
+        TryProtectCore(utf8Plaintext, text: true, destination, out bytesWritten, now);
 
     /// <summary>
     /// <c>protector.Unprotect(string)</c>: decodes the base64url payload, authenticates and decrypts
@@ -263,16 +247,8 @@ public sealed unsafe class KeyRingProtector
     /// <param name="bytesWritten">Bytes written, or the size needed when <paramref name="destination"/> is too small.</param>
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
     /// <exception cref="RefTokenException">As <see cref="Unprotect(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
-    public bool TryUnprotect(ReadOnlySpan<byte> utf8Payload, Span<byte> destination, out int bytesWritten)
-    {
-        fixed (byte* pp = utf8Payload)
-        {
-            var writer = new UnprotectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, pp, (nuint)utf8Payload.Length, text: true);
-            bool done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            GC.KeepAlive(this);
-            return done;
-        }
-    }
+    public bool TryUnprotect(ReadOnlySpan<byte> utf8Payload, Span<byte> destination, out int bytesWritten) =>
+        TryUnprotectCore(utf8Payload, text: true, destination, out bytesWritten);
 
     /// <summary><c>protector.Protect(byte[])</c>: the binary payload (<c>09 F0 C9 F0</c>, key id, body) (<c>reftoken_protect_bytes</c>).</summary>
     /// <param name="plaintext">The bytes.</param>
@@ -297,16 +273,8 @@ public sealed unsafe class KeyRingProtector
     /// <param name="now">The time that picks the default key; null for now.</param>
     /// <returns>False when <paramref name="destination"/> is too small (nothing encrypted).</returns>
     /// <exception cref="RefTokenException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
-    public bool TryProtectBytes(ReadOnlySpan<byte> plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null)
-    {
-        fixed (byte* tp = plaintext)
-        {
-            var writer = new ProtectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, tp, (nuint)plaintext.Length, Now(now), text: false);
-            bool done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            GC.KeepAlive(this);
-            return done;
-        }
-    }
+    public bool TryProtectBytes(ReadOnlySpan<byte> plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null) =>
+        TryProtectCore(plaintext, text: false, destination, out bytesWritten, now);
 
     /// <summary><c>protector.Unprotect(byte[])</c>: the plaintext of a binary payload (<c>reftoken_unprotect_bytes</c>).</summary>
     /// <param name="payload">The binary payload.</param>
@@ -329,18 +297,34 @@ public sealed unsafe class KeyRingProtector
     /// <param name="bytesWritten">Bytes written, or the size needed when <paramref name="destination"/> is too small.</param>
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
     /// <exception cref="RefTokenException">As <see cref="UnprotectBytes(ReadOnlySpan{byte})"/>.</exception>
-    public bool TryUnprotectBytes(ReadOnlySpan<byte> payload, Span<byte> destination, out int bytesWritten)
+    public bool TryUnprotectBytes(ReadOnlySpan<byte> payload, Span<byte> destination, out int bytesWritten) =>
+        TryUnprotectCore(payload, text: false, destination, out bytesWritten);
+
+    private static long Now(DateTimeOffset? now) => (now ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds();
+
+    /// <summary>The text and binary forms of <c>TryProtect</c>: <paramref name="text"/> picks base64url or the binary payload.</summary>
+    private bool TryProtectCore(ReadOnlySpan<byte> plaintext, bool text, Span<byte> destination, out int bytesWritten, DateTimeOffset? now)
     {
-        fixed (byte* pp = payload)
+        fixed (byte* tp = plaintext)
         {
-            var writer = new UnprotectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, pp, (nuint)payload.Length, text: false);
+            var writer = new ProtectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, tp, (nuint)plaintext.Length, Now(now), text);
             bool done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
             GC.KeepAlive(this);
             return done;
         }
     }
 
-    private static long Now(DateTimeOffset? now) => (now ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds();
+    /// <summary>The text and binary forms of <c>TryUnprotect</c>, as <see cref="TryProtectCore"/>.</summary>
+    private bool TryUnprotectCore(ReadOnlySpan<byte> payload, bool text, Span<byte> destination, out int bytesWritten)
+    {
+        fixed (byte* pp = payload)
+        {
+            var writer = new UnprotectWriter(_keyRing.SafeHandle, PurposePointer, (nuint)_purposes.Length, pp, (nuint)payload.Length, text);
+            bool done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
+            GC.KeepAlive(this);
+            return done;
+        }
+    }
 
     // Magic, key id, key modifier, IV, padded ciphertext, MAC; base64url grows it by a third.
     private static int ProtectedSize(int plaintextLength) =>

@@ -130,6 +130,22 @@ public static class RefTokenLibrary
     [DoesNotReturn]
     internal static void Throw(RefTokenStatus status) => throw new RefTokenException(status, GetLastErrorMessage());
 
+    /// <summary>
+    /// The handle a native constructor returned with <paramref name="status"/>; on failure it is
+    /// disposed and the exception thrown.
+    /// </summary>
+    internal static T Owned<T>(RefTokenStatus status, T handle)
+        where T : SafeHandle
+    {
+        if (status != RefTokenStatus.Ok)
+        {
+            handle.Dispose();
+            Throw(status);
+        }
+
+        return handle;
+    }
+
     /// <summary>Throws unless <paramref name="status"/> is <see cref="RefTokenStatus.Ok"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Check(RefTokenStatus status)

@@ -186,13 +186,7 @@ public sealed unsafe class RevocationListener : IDisposable
                 : NativeMethods.reftoken_revocation_listener_start_redis(validator.SafeHandle, up, (nuint)u.Length, cp, (nuint)c.Length, boundMs, out handle);
         }
 
-        if (status != RefTokenStatus.Ok)
-        {
-            handle.Dispose();
-            RefTokenLibrary.Throw(status);
-        }
-
-        return new RevocationListener(handle, validator);
+        return new RevocationListener(RefTokenLibrary.Owned(status, handle), validator);
     }
 
     /// <summary>A wait as the ABI's <c>uint32_t</c> milliseconds, rounded up; infinite as <see cref="uint.MaxValue"/>.</summary>

@@ -49,15 +49,7 @@ public sealed unsafe class SigningKey : IDisposable
     public static SigningKey FromPem(string pem, JwtAlgorithm algorithm = JwtAlgorithm.Default, string? keyId = null)
     {
         ArgumentNullException.ThrowIfNull(pem);
-        RefTokenLibrary.EnsureLoaded();
-        using var p = new Utf8Arg(pem, stackalloc byte[Utf8Arg.StackBytes]);
-        using var k = new Utf8Arg(keyId, stackalloc byte[128]);
-        fixed (byte* pp = p.Span)
-        fixed (byte* kp = k.Span)
-        {
-            RefTokenStatus status = NativeMethods.reftoken_signing_key_new_from_pem(pp, (nuint)p.Length, (uint)algorithm, kp, (nuint)k.Length, out SigningKeySafeHandle handle);
-            return Wrap(status, handle);
-        }
+        return Load(&NativeMethods.reftoken_signing_key_new_from_pem, pem, algorithm, keyId);
     }
 
     /// <summary>
@@ -72,15 +64,7 @@ public sealed unsafe class SigningKey : IDisposable
     public static SigningKey FromJwk(string jwk, JwtAlgorithm algorithm = JwtAlgorithm.Default, string? keyId = null)
     {
         ArgumentNullException.ThrowIfNull(jwk);
-        RefTokenLibrary.EnsureLoaded();
-        using var j = new Utf8Arg(jwk, stackalloc byte[Utf8Arg.StackBytes]);
-        using var k = new Utf8Arg(keyId, stackalloc byte[128]);
-        fixed (byte* jp = j.Span)
-        fixed (byte* kp = k.Span)
-        {
-            RefTokenStatus status = NativeMethods.reftoken_signing_key_new_from_jwk(jp, (nuint)j.Length, (uint)algorithm, kp, (nuint)k.Length, out SigningKeySafeHandle handle);
-            return Wrap(status, handle);
-        }
+        return Load(&NativeMethods.reftoken_signing_key_new_from_jwk, jwk, algorithm, keyId);
     }
 
     /// <summary>The public part as a JWK for a JWKS document (<c>reftoken_signing_key_public_jwk</c>).</summary>
@@ -143,15 +127,19 @@ public sealed unsafe class SigningKey : IDisposable
     /// <summary>Frees the native key.</summary>
     public void Dispose() => _handle.Dispose();
 
-    private static SigningKey Wrap(RefTokenStatus status, SigningKeySafeHandle handle)
+    /// <summary>Runs one of the native constructors that read a key from text (PEM or JWK).</summary>
+    private static SigningKey Load(
+        delegate*<byte*, nuint, uint, byte*, nuint, out SigningKeySafeHandle, RefTokenStatus> create, string key, JwtAlgorithm algorithm, string? keyId)
     {
-        if (status != RefTokenStatus.Ok)
+        RefTokenLibrary.EnsureLoaded();
+        using var t = new Utf8Arg(key, stackalloc byte[Utf8Arg.StackBytes]);
+        using var k = new Utf8Arg(keyId, stackalloc byte[128]);
+        fixed (byte* tp = t.Span)
+        fixed (byte* kp = k.Span)
         {
-            handle.Dispose();
-            RefTokenLibrary.Throw(status);
+            RefTokenStatus status = create(tp, (nuint)t.Length, (uint)algorithm, kp, (nuint)k.Length, out SigningKeySafeHandle handle);
+            return new SigningKey(RefTokenLibrary.Owned(status, handle));
         }
-
-        return new SigningKey(handle);
     }
 
     private readonly struct JwkWriter(SigningKeySafeHandle key) : INativeWriter

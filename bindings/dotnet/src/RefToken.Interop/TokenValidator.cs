@@ -100,18 +100,10 @@ public sealed unsafe class TokenValidator : IDisposable
         fixed (byte* hp = utf8Handle)
         {
             var writer = new IntrospectWriter(_handle, hp, (nuint)utf8Handle.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                result = NativeOutput.ReadBytes(ref writer, 2048);
-            }
-            catch (RefTokenException)
-            {
-                OptionsScope.RethrowPending();
-                throw;
-            }
+            // Always rethrow: the lookup callback leaves its exception as the options' callbacks do.
+            result = OptionsScope.ReadBytes(ref writer, 2048, rethrow: true);
         }
 
-        OptionsScope.RethrowPending();
         GC.KeepAlive(caller);
         return result;
     }
@@ -137,18 +129,9 @@ public sealed unsafe class TokenValidator : IDisposable
         fixed (byte* hp = utf8Handle)
         {
             var writer = new IntrospectWriter(_handle, hp, (nuint)utf8Handle.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null);
-            try
-            {
-                done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
-            }
-            catch (RefTokenException)
-            {
-                OptionsScope.RethrowPending();
-                throw;
-            }
+            done = OptionsScope.TryWrite(ref writer, destination, out bytesWritten, rethrow: true);
         }
 
-        OptionsScope.RethrowPending();
         GC.KeepAlive(caller);
         return done;
     }
@@ -167,27 +150,14 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>; <see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on, as for <see cref="Grant.Evaluate"/>).</exception>
     public IntrospectionVerdict Validate(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, out Grant? grant)
     {
-        ArgumentNullException.ThrowIfNull(handle);
-        ArgumentNullException.ThrowIfNull(caller);
-        using var h = new Utf8Arg(handle, stackalloc byte[Utf8Arg.StackBytes]);
-        NativeCaller nativeCaller = caller.Native;
-        using var scope = new OptionsScope(options);
-        NativeOptions nativeOptions = scope.Native;
-        OptionsScope.Reset();
         NativeVerdict verdict;
         nint raw = 0;
-        RefTokenStatus status;
-        fixed (byte* hp = h.Span)
-        {
-            status = NativeMethods.reftoken_validator_validate(_handle, hp, (nuint)h.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null, &raw, &verdict);
-        }
-
+        RefTokenStatus status = ValidateNative(handle, caller, now, options, &raw, &verdict);
         grant = raw == 0 ? null : Grant.Own(raw);
         try
         {
             OptionsScope.RethrowPending();
             RefTokenLibrary.Check(status);
-            GC.KeepAlive(caller);
             return new IntrospectionVerdict(
                 verdict.Active != 0,
                 (InactiveReason)verdict.Reason,
@@ -211,6 +181,19 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <returns>The verdict.</returns>
     public IntrospectionVerdict Validate(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
+        NativeVerdict verdict;
+        RefTokenStatus status = ValidateNative(handle, caller, now, options, null, &verdict);
+        OptionsScope.RethrowPending();
+        RefTokenLibrary.Check(status);
+        return new IntrospectionVerdict(verdict.Active != 0, (InactiveReason)verdict.Reason, verdict.Expiration, null, null);
+    }
+
+    /// <summary>
+    /// The native call of both <c>Validate</c> overloads (<paramref name="grant"/> null when the token
+    /// is not wanted); a callback's exception is left for the caller to rethrow.
+    /// </summary>
+    private RefTokenStatus ValidateNative(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, nint* grant, NativeVerdict* verdict)
+    {
         ArgumentNullException.ThrowIfNull(handle);
         ArgumentNullException.ThrowIfNull(caller);
         using var h = new Utf8Arg(handle, stackalloc byte[Utf8Arg.StackBytes]);
@@ -218,17 +201,14 @@ public sealed unsafe class TokenValidator : IDisposable
         using var scope = new OptionsScope(options);
         NativeOptions nativeOptions = scope.Native;
         OptionsScope.Reset();
-        NativeVerdict verdict;
         RefTokenStatus status;
         fixed (byte* hp = h.Span)
         {
-            status = NativeMethods.reftoken_validator_validate(_handle, hp, (nuint)h.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null, null, &verdict);
+            status = NativeMethods.reftoken_validator_validate(_handle, hp, (nuint)h.Length, &nativeCaller, now.ToUnixTimeSeconds(), scope.HasOptions ? &nativeOptions : null, grant, verdict);
         }
 
-        OptionsScope.RethrowPending();
-        RefTokenLibrary.Check(status);
         GC.KeepAlive(caller);
-        return new IntrospectionVerdict(verdict.Active != 0, (InactiveReason)verdict.Reason, verdict.Expiration, null, null);
+        return status;
     }
 
     /// <summary>Forgets the cached token stored under <paramref name="storeKey"/> (<c>reftoken_validator_evict</c>).</summary>

@@ -29,17 +29,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using RefToken.AspNetCore;
+using RefToken.TestSupport;
 using Secret = Duende.IdentityServer.Models.Secret;
 
 namespace RefToken.AspNetCore.IntrospectionParityTests;
-
-/// <summary>A clock that stands still until moved: IdentityServer's IClock and every host's TimeProvider.</summary>
-public sealed class FixedClock : TimeProvider, IClock
-{
-    public DateTimeOffset Current { get; set; } = DateTimeOffset.UtcNow;
-    public override DateTimeOffset GetUtcNow() => Current;
-    public DateTimeOffset UtcNow => Current;
-}
 
 /// <summary>The users the token endpoint knows (resource owner password grant) and the claims their tokens carry.</summary>
 public static class Users
@@ -243,9 +236,6 @@ public sealed class IdentityServerHost : IAsyncDisposable
         return new ECDsaSecurityKey(ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d })) { KeyId = "reftoken-parity-es256" };
     }
 
-    private static AuthenticationHeaderValue Basic(string id, string secret) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.EscapeDataString(id) + ":" + Uri.EscapeDataString(secret))));
-
     /// <summary>A reference token from the token endpoint: client credentials, or a user's (password grant) when <paramref name="user"/> is set.</summary>
     public async Task<string> IssueAsync(string clientId, string scope, string? user = null)
     {
@@ -261,17 +251,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
             form["password"] = Users.Password;
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token") { Content = new FormUrlEncodedContent(form) };
-        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
-        using HttpResponseMessage response = await Http.SendAsync(request);
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"token endpoint: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        string token = doc.RootElement.GetProperty("access_token").GetString()!;
+        string token = await TokenEndpoint.AccessTokenAsync(Http, clientId, form);
         if (token.Contains('.'))
         {
             throw new InvalidOperationException("expected a reference token, got a JWT");
@@ -287,7 +267,7 @@ public sealed class IdentityServerHost : IAsyncDisposable
         {
             Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token, ["token_type_hint"] = "access_token" }),
         };
-        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
+        request.Headers.Authorization = TokenEndpoint.Basic(clientId, clientId + "-secret");
         using HttpResponseMessage response = await Http.SendAsync(request);
         if (!response.IsSuccessStatusCode)
         {

@@ -24,9 +24,9 @@ public class HandlerTests
     {
         using IGrantStore store = ParityTests.NewStore(kind);
         DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string valid, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string valid, _) = Tokens.IssueActive(store);
         (string expired, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddHours(-2), lifetime: 3600));
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
         (string otherApi, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1), scopes: ["api2.read", "openid"]));
         await using ApiHost api = await ApiHost.StartAsync(store.Configure);
 
@@ -50,11 +50,8 @@ public class HandlerTests
         using var store = new SqliteGrantStore();
         var clock = new ManualClock(DateTimeOffset.UtcNow);
         (string handle, _) = Tokens.Issue(store, Tokens.UserTokenData(clock.GetUtcNow().AddSeconds(-30), lifetime: 60));
-        await using ApiHost api = await ApiHost.StartAsync(o =>
+        await using ApiHost api = await ApiHost.StartCachingAsync(store, o =>
         {
-            store.Configure(o);
-            o.EnableCaching = true;
-            o.CacheDuration = TimeSpan.FromHours(1);
             o.TimeProvider = clock;
         });
 
@@ -96,7 +93,7 @@ public class HandlerTests
     public async Task TheTokenCanComeFromElsewhere()
     {
         using var store = new SqliteGrantStore();
-        (string handle, _) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
+        (string handle, _) = Tokens.IssueActive(store);
         await using ApiHost api = await ApiHost.StartAsync(o =>
         {
             store.Configure(o);
@@ -142,7 +139,7 @@ public class HandlerTests
     public async Task EventsFireAndCanDecide()
     {
         using var store = new SqliteGrantStore();
-        (string handle, _) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
+        (string handle, _) = Tokens.IssueActive(store);
         var validated = new List<string>();
         var failed = new List<(string Error, Exception? Exception)>();
         await using ApiHost api = await ApiHost.StartAsync(o =>

@@ -19,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using RefToken.AspNetCore;
+using RefToken.TestSupport;
 using Xunit;
 
 namespace RefToken.AspNetCore.Tests;
@@ -39,26 +40,8 @@ public static class Servers
             ? v
             : throw new InvalidOperationException($"{name} is not set: run the tests through bindings/dotnet/test.sh, or eval \"$(scripts/test-servers.sh start)\" first.");
 
-    /// <summary>A <c>postgresql://user[:password]@host[:port]/db</c> URL as an Npgsql connection string.</summary>
-    public static string ToNpgsql(string url)
-    {
-        var uri = new Uri(url);
-        var b = new NpgsqlConnectionStringBuilder
-        {
-            Host = uri.Host,
-            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
-            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : "postgres",
-            Timeout = 3,
-        };
-        string[] user = uri.UserInfo.Split(':', 2);
-        b.Username = Uri.UnescapeDataString(user[0]);
-        if (user.Length == 2)
-        {
-            b.Password = Uri.UnescapeDataString(user[1]);
-        }
-
-        return b.ConnectionString;
-    }
+    /// <summary>A <c>postgresql://</c> URL as an Npgsql connection string (pooled, 3 s to connect).</summary>
+    public static string ToNpgsql(string url) => RepositoryAndPostgres.ToNpgsql(url, pooling: true, timeoutSeconds: 3);
 
     public static string WithDatabase(string url, string db)
     {
@@ -66,19 +49,7 @@ public static class Servers
         return b.Uri.ToString();
     }
 
-    public static string RepositoryFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException(relative + " not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepositoryFile(string relative) => RepositoryAndPostgres.RepositoryFile(relative);
 
     public static async Task<bool> Eventually(Func<Task<bool>> condition, TimeSpan timeout)
     {
@@ -265,6 +236,10 @@ public static class Tokens
         return ring is null ? g.ToData() : g.ToProtectedData(ring, created);
     }
 
+    /// <summary>Inserts a user's token created a minute ago, active for the hour; returns the handle and its store key.</summary>
+    public static (string Handle, string Key) IssueActive(IGrantStore store) =>
+        Issue(store, UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
+
     /// <summary>Inserts a new handle's row; returns the handle and its store key.</summary>
     public static (string Handle, string Key) Issue(IGrantStore store, string data)
     {
@@ -333,6 +308,16 @@ public sealed class ApiHost : IAsyncDisposable
     public LogCapture Logs { get; }
 
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>An API on <paramref name="store"/> that caches each token for an hour, further configured by <paramref name="configure"/>.</summary>
+    public static Task<ApiHost> StartCachingAsync(IGrantStore store, Action<RefTokenAuthenticationOptions> configure) =>
+        StartAsync(o =>
+        {
+            store.Configure(o);
+            o.EnableCaching = true;
+            o.CacheDuration = TimeSpan.FromHours(1);
+            configure(o);
+        });
 
     public static async Task<ApiHost> StartAsync(Action<RefTokenAuthenticationOptions> configure, Action<WebApplicationBuilder>? services = null, Action<AuthenticationBuilder>? moreSchemes = null)
     {

@@ -26,9 +26,8 @@ public class MultiProcessRevocationTests
     public async Task ADeletedRowIsRefusedOnTwoProcessesThroughPostgresNotify()
     {
         using var store = new PostgresGrantStore();
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
-        (string kept, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
+        (string kept, _) = Tokens.IssueActive(store);
         string[] args = ["--store-postgres", store.ConnectionString, "--revocation-postgres", store.Url];
         await using var a = await ApiProcess.StartAsync(args);
         await using var b = await ApiProcess.StartAsync(args);
@@ -39,9 +38,8 @@ public class MultiProcessRevocationTests
     public async Task ADeletedAndPublishedRowIsRefusedOnTwoProcessesThroughRedis()
     {
         using var store = new SqliteGrantStore();
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
-        (string kept, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
+        (string kept, _) = Tokens.IssueActive(store);
         string channel = "reftoken-aspnet-mp-" + Guid.NewGuid().ToString("N");
         string[] args = ["--store-sqlite", store.ConnectionString, "--revocation-redis", Servers.RedisUrl, "--channel", channel];
         await using var a = await ApiProcess.StartAsync(args);

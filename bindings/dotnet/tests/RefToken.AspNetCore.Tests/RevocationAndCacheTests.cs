@@ -87,14 +87,10 @@ public class RevocationAndCacheTests
     public async Task DeletingTheRowEvictsTheCachedTokenThroughPostgresNotify()
     {
         using var store = new PostgresGrantStore();
-        DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string revoked, string revokedKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
-        (string kept, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
-        await using ApiHost api = await ApiHost.StartAsync(o =>
+        (string revoked, string revokedKey) = Tokens.IssueActive(store);
+        (string kept, _) = Tokens.IssueActive(store);
+        await using ApiHost api = await ApiHost.StartCachingAsync(store, o =>
         {
-            store.Configure(o);
-            o.EnableCaching = true;
-            o.CacheDuration = TimeSpan.FromHours(1);
             o.RevocationPostgres = store.Url;
             o.StaleBound = Bound;
         });
@@ -124,13 +120,10 @@ public class RevocationAndCacheTests
     public async Task APublishedKeyEvictsTheCachedTokenThroughRedis()
     {
         using var store = new SqliteGrantStore();
-        (string handle, string key) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
+        (string handle, string key) = Tokens.IssueActive(store);
         string channel = "reftoken-aspnet-" + Guid.NewGuid().ToString("N");
-        await using ApiHost api = await ApiHost.StartAsync(o =>
+        await using ApiHost api = await ApiHost.StartCachingAsync(store, o =>
         {
-            store.Configure(o);
-            o.EnableCaching = true;
-            o.CacheDuration = TimeSpan.FromHours(1);
             o.RevocationRedis = Servers.RedisUrl;
             o.RevocationChannel = channel;
             o.StaleBound = Bound;
@@ -153,12 +146,9 @@ public class RevocationAndCacheTests
     public async Task WithTheListenerDownCachedTokensAreReadAgainPastTheBound()
     {
         using var store = new SqliteGrantStore();
-        (string handle, string key) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
-        await using ApiHost api = await ApiHost.StartAsync(o =>
+        (string handle, string key) = Tokens.IssueActive(store);
+        await using ApiHost api = await ApiHost.StartCachingAsync(store, o =>
         {
-            store.Configure(o);
-            o.EnableCaching = true;
-            o.CacheDuration = TimeSpan.FromHours(1);
             o.RevocationRedis = "redis://127.0.0.1:1/";   // nothing listens there: the listener never connects
             o.StaleBound = TimeSpan.FromMilliseconds(200);
         });
@@ -180,12 +170,7 @@ public class RevocationAndCacheTests
     {
         using var store = new SqliteGrantStore();
         string handle = TokenHandles.NewHandle();
-        await using ApiHost api = await ApiHost.StartAsync(o =>
-        {
-            store.Configure(o);
-            o.EnableCaching = true;
-            o.CacheDuration = TimeSpan.FromHours(1);
-        });
+        await using ApiHost api = await ApiHost.StartCachingAsync(store, _ => { });
         using var counted = new Counted(api);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await api.GetAsync(handle)).StatusCode);
@@ -256,7 +241,7 @@ public class RevocationAndCacheTests
     {
         using var store = new PostgresGrantStore();
         DateTimeOffset now = DateTimeOffset.UtcNow;
-        (string valid, string validKey) = Tokens.Issue(store, Tokens.UserTokenData(now.AddMinutes(-1)));
+        (string valid, string validKey) = Tokens.IssueActive(store);
         (string expired, _) = Tokens.Issue(store, Tokens.UserTokenData(now.AddHours(-2)));
         string unknown = TokenHandles.NewHandle();
         const string password = "pg-secret-never-logged";

@@ -46,7 +46,7 @@ public class YarpGatewayTests
         string upstreamAddress = upstream.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
 
         using var store = new SqliteGrantStore();
-        (string handle, string key) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1)));
+        (string handle, string key) = Tokens.IssueActive(store);
         (string otherApi, _) = Tokens.Issue(store, Tokens.UserTokenData(DateTimeOffset.UtcNow.AddMinutes(-1), scopes: ["api2.read"]));
 
         WebApplicationBuilder builder = ApiHost.NewBuilder();

@@ -4,7 +4,6 @@ using System.Diagnostics.Metrics;
 using System.Linq;
 using System.Reflection;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Threading.Tasks;
 using Duende.IdentityServer.Configuration;
 using Duende.IdentityServer.Models;
@@ -28,8 +27,6 @@ namespace RefToken.IdentityServer.Tests;
 /// </summary>
 public class ExtensionPointTests
 {
-    private static readonly JsonSerializerOptions EndpointJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-
     [Fact]
     public void HandleServiceHasTheMembersOfIdentityServersDefault()
     {
@@ -144,15 +141,15 @@ public class ExtensionPointTests
 
         // On: built natively, the same response as IdentityServer's.
         IntrospectionRequestValidationResult result = GeneratorTests.Result(token, api: true);
-        string expected = JsonSerializer.Serialize(await stock.ProcessAsync(result), EndpointJson);
+        string expected = JsonSerializer.Serialize(await stock.ProcessAsync(result), GeneratorTests.EndpointJson);
         Assert.Contains("\"active\":true", expected, StringComparison.Ordinal);
-        Assert.Equal(expected, JsonSerializer.Serialize(await Generator(true).ProcessAsync(result), EndpointJson));
+        Assert.Equal(expected, JsonSerializer.Serialize(await Generator(true).ProcessAsync(result), GeneratorTests.EndpointJson));
         Assert.Equal(("native", null), Assert.Single(measured));
         Assert.Contains(logger.Lines, l => l.Level == LogLevel.Debug && l.Id == 7401 && l.Message == "RefToken: introspection response for api1 built natively");
 
         // Off (the default): IdentityServer's generator, counted and logged as the fallback.
         measured.Clear();
-        Assert.Equal(expected, JsonSerializer.Serialize(await Generator(false).ProcessAsync(result), EndpointJson));
+        Assert.Equal(expected, JsonSerializer.Serialize(await Generator(false).ProcessAsync(result), GeneratorTests.EndpointJson));
         Assert.Equal(("fallback", "disabled"), Assert.Single(measured));
         Assert.Contains(logger.Lines, l => l.Level == LogLevel.Debug && l.Id == 7402 && l.Message == "RefToken: introspection response for api1 left to IdentityServer's generator (disabled)");
 
@@ -160,7 +157,7 @@ public class ExtensionPointTests
         measured.Clear();
         Token odd = new PersistentGrantSerializer().Deserialize<Token>(Fixtures.Grant("confirmation_invalid_json").Payload!);
         IntrospectionRequestValidationResult oddResult = GeneratorTests.Result(odd, api: true);
-        Assert.Equal(JsonSerializer.Serialize(await stock.ProcessAsync(oddResult), EndpointJson), JsonSerializer.Serialize(await Generator(true).ProcessAsync(oddResult), EndpointJson));
+        Assert.Equal(JsonSerializer.Serialize(await stock.ProcessAsync(oddResult), GeneratorTests.EndpointJson), JsonSerializer.Serialize(await Generator(true).ProcessAsync(oddResult), GeneratorTests.EndpointJson));
         Assert.Equal(("fallback", "unsupported"), Assert.Single(measured));
 
         // Inactive tokens and JWTs are IdentityServer's.

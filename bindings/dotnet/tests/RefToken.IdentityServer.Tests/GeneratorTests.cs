@@ -23,7 +23,8 @@ namespace RefToken.IdentityServer.Tests;
 /// </summary>
 public class GeneratorTests
 {
-    private static readonly JsonSerializerOptions EndpointJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    /// <summary>How IdentityServer's introspection endpoint serializes a response (null members left out).</summary>
+    internal static readonly JsonSerializerOptions EndpointJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>The claims IdentityServer's TokenValidator lists for a reference token.</summary>
     internal static List<Claim> ValidatorClaims(Token token)

@@ -21,17 +21,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 using Microsoft.AspNetCore.Http;
+using RefToken.TestSupport;
 using Secret = Duende.IdentityServer.Models.Secret;
 
 namespace RefToken.IdentityServer.Tests;
-
-/// <summary>A clock that stands still until moved: IdentityServer's IClock and TimeProvider.</summary>
-public sealed class FixedClock : TimeProvider, IClock
-{
-    public DateTimeOffset Current { get; set; } = DateTimeOffset.UtcNow;
-    public override DateTimeOffset GetUtcNow() => Current;
-    public DateTimeOffset UtcNow => Current;
-}
 
 /// <summary>The deployment both hosts share: one SQLite database, one Data Protection key ring, one clock.</summary>
 public sealed class Deployment : IDisposable
@@ -243,27 +236,9 @@ public sealed class IdsHost : IAsyncDisposable
         return new ECDsaSecurityKey(ECDsa.Create(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = d })) { KeyId = "reftoken-fixtures-es256" };
     }
 
-    private static AuthenticationHeaderValue Basic(string id, string secret) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.EscapeDataString(id) + ":" + Uri.EscapeDataString(secret))));
-
     /// <summary>A reference token from the token endpoint (client credentials).</summary>
-    public async Task<string> IssueAsync(string clientId, string scope)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token")
-        {
-            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
-        };
-        request.Headers.Authorization = Basic(clientId, clientId + "-secret");
-        using HttpResponseMessage response = await Http.SendAsync(request);
-        string body = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"token endpoint: {(int)response.StatusCode} {body}");
-        }
-
-        using JsonDocument doc = JsonDocument.Parse(body);
-        return doc.RootElement.GetProperty("access_token").GetString()!;
-    }
+    public Task<string> IssueAsync(string clientId, string scope) =>
+        TokenEndpoint.AccessTokenAsync(Http, clientId, new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope });
 
     /// <summary>POST /connect/introspect with HTTP Basic credentials: status, content type and body.</summary>
     public async Task<(int Status, string? ContentType, string Body)> IntrospectAsync(string token, string callerId, string secret, bool jwt = false)
@@ -272,7 +247,7 @@ public sealed class IdsHost : IAsyncDisposable
         {
             Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token }),
         };
-        request.Headers.Authorization = Basic(callerId, secret);
+        request.Headers.Authorization = TokenEndpoint.Basic(callerId, secret);
         if (jwt)
         {
             request.Headers.Accept.ParseAdd("application/token-introspection+jwt");

@@ -33,6 +33,15 @@ public static class Fixtures
 
     public static IReadOnlyList<IntrospectionEntry> Introspection => s_introspection.Value;
 
+    /// <summary>
+    /// The names of the reference-token introspections IdentityServer answered with a JSON body
+    /// (200) or failed (500) for an authenticated caller: theory data.
+    /// </summary>
+    public static IEnumerable<object[]> ReferenceTokenIntrospections() =>
+        Introspection
+            .Where(e => e.GrantType == GrantTypes.ReferenceToken && !e.IsJwt && e.Caller is { ValueKind: JsonValueKind.Object } && (e.Status == 200 || e.Status == 500))
+            .Select(e => new object[] { e.Name });
+
     public static GrantRow Grant(string name, bool protectedDb = true) =>
         Grants.Single(g => g.Name == name && g.Db == (protectedDb ? "persisted-grants.db" : "persisted-grants-unprotected.db"));
 

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Threading;
 using Npgsql;
+using RefToken.TestSupport;
 using Xunit;
 
 namespace RefToken.Tests;
@@ -35,27 +36,8 @@ public static class TestServers
     private static InvalidOperationException Missing() =>
         new($"{PostgresVariable} and {RedisVariable} are not set (required under CI): eval \"$(scripts/test-servers.sh start)\"");
 
-    /// <summary>A <c>postgresql://user[:password]@host[:port]/db</c> URL as an Npgsql connection string.</summary>
-    public static string ToNpgsql(string url)
-    {
-        var uri = new Uri(url);
-        var b = new NpgsqlConnectionStringBuilder
-        {
-            Host = uri.Host,
-            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
-            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : "postgres",
-            Pooling = false,
-            Timeout = 5,
-        };
-        string[] user = uri.UserInfo.Split(':', 2);
-        b.Username = Uri.UnescapeDataString(user[0]);
-        if (user.Length == 2)
-        {
-            b.Password = Uri.UnescapeDataString(user[1]);
-        }
-
-        return b.ConnectionString;
-    }
+    /// <summary>A <c>postgresql://</c> URL as an Npgsql connection string (unpooled, 5 s to connect).</summary>
+    public static string ToNpgsql(string url) => RepositoryAndPostgres.ToNpgsql(url, pooling: false, timeoutSeconds: 5);
 
     /// <summary><paramref name="url"/> (<c>scheme://authority[/db][?query]</c>) with its database replaced by <paramref name="db"/>.</summary>
     public static string WithDatabase(string url, string db)
@@ -70,19 +52,7 @@ public static class TestServers
     }
 
     /// <summary>A file of the repository, found above the test's output folder.</summary>
-    public static string RepositoryFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, relative);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException(relative + " not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepositoryFile(string relative) => RepositoryAndPostgres.RepositoryFile(relative);
 
     /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes.</summary>
     public static bool Eventually(Func<bool> condition, TimeSpan timeout)

@@ -35,13 +35,8 @@ public class ValidatorTests : IClassFixture<FixtureKeyRing>
         }
     }
 
-    public static IEnumerable<object[]> Entries() =>
-        Fixtures.Introspection
-            .Where(e => e.GrantType == GrantTypes.ReferenceToken && !e.IsJwt && e.Caller is { ValueKind: JsonValueKind.Object } && (e.Status == 200 || e.Status == 500))
-            .Select(e => new object[] { e.Name });
-
     [Theory]
-    [MemberData(nameof(Entries))]
+    [MemberData(nameof(Fixtures.ReferenceTokenIntrospections), MemberType = typeof(Fixtures))]
     public void ValidatesPresentedHandlesAsIdentityServer(string name)
     {
         IntrospectionEntry entry = Fixtures.Introspection.Single(e => e.Name == name);

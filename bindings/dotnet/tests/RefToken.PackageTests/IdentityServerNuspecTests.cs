@@ -2,9 +2,9 @@
 using System.Collections.Generic;
 using System.IO.Compression;
 using System.Linq;
-using System.Reflection;
 using System.Xml.Linq;
 using Xunit;
+using static RefToken.PackageTests.PackedPackages;
 
 namespace RefToken.PackageTests;
 
@@ -15,14 +15,11 @@ namespace RefToken.PackageTests;
 /// </summary>
 public class IdentityServerNuspecTests
 {
-    private static string Metadata(string key) =>
-        typeof(IdentityServerNuspecTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
-
     [Fact]
     public void DependsOnDuendeIdentityServerAndRefTokenInteropOnly()
     {
         string version = Metadata("RefTokenPackageVersion");
-        string nupkg = System.IO.Path.Combine(Metadata("RefTokenPackageSource"), $"RefToken.IdentityServer.{version}.nupkg");
+        string nupkg = Nupkg("RefToken.IdentityServer");
         using ZipArchive zip = ZipFile.OpenRead(nupkg);
         ZipArchiveEntry entry = zip.Entries.Single(e => e.FullName == "RefToken.IdentityServer.nuspec");
         XDocument nuspec;

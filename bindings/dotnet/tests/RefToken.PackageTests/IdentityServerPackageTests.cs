@@ -1,7 +1,6 @@
 #if REFTOKEN_IDENTITYSERVER
 using System.IO.Compression;
 using System.Linq;
-using System.Reflection;
 using Duende.IdentityServer.ResponseHandling;
 using Duende.IdentityServer.Services;
 using Duende.IdentityServer.Stores;
@@ -9,19 +8,17 @@ using Duende.IdentityServer.Stores.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using RefToken.IdentityServer;
 using Xunit;
+using static RefToken.PackageTests.PackedPackages;
 
 namespace RefToken.PackageTests;
 
 /// <summary>RefToken.IdentityServer as a consumer gets it (only where Duende IdentityServer restores).</summary>
 public class IdentityServerPackageTests
 {
-    private static string Metadata(string key) =>
-        typeof(IdentityServerPackageTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
-
     [Fact]
     public void PackageLayout()
     {
-        string nupkg = System.IO.Path.Combine(Metadata("RefTokenPackageSource"), $"RefToken.IdentityServer.{Metadata("RefTokenPackageVersion")}.nupkg");
+        string nupkg = Nupkg("RefToken.IdentityServer");
         using ZipArchive zip = ZipFile.OpenRead(nupkg);
         var names = zip.Entries.Select(e => e.FullName).ToHashSet();
         foreach (string tfm in new[] { "net8.0", "net9.0", "net10.0" })

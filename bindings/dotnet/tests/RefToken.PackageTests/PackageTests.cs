@@ -3,22 +3,16 @@ using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 using System.Linq;
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using Xunit;
+using static RefToken.PackageTests.PackedPackages;
 
 namespace RefToken.PackageTests;
 
 /// <summary>Runs against RefToken.Interop as a consumer gets it: from the .nupkg.</summary>
 public class PackageTests
 {
-    private static string Metadata(string key) =>
-        typeof(PackageTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!;
-
-    private static string Nupkg(string id) =>
-        Path.Combine(Metadata("RefTokenPackageSource"), $"{id}.{Metadata("RefTokenPackageVersion")}.nupkg");
-
     [Fact]
     public void PackageLayout()
     {

@@ -9,7 +9,6 @@
 // Changed from the defaults: logging (Warning and above), and the access token lifetime (one day).
 // Nothing on the token and introspection paths is cached (IdentityServer's default).
 
-using Duende.IdentityServer.EntityFramework.DbContexts;
 using Duende.IdentityServer.Models;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -27,10 +26,7 @@ Directory.CreateDirectory(keyring);
 
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ContentRootPath = keyring, Args = [] });
 builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
-builder.Logging.ClearProviders();
-builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.Logging.AddFilter("Duende.IdentityServer.License", LogLevel.None);
+IdentityServerHosting.LogWarnings(builder.Logging);
 
 builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(keyring)).SetApplicationName("reftoken-aspnetcore-bench");
 builder.Services.AddIdentityServer()
@@ -50,14 +46,4 @@ builder.Services.AddIdentityServer()
     .AddInMemoryApiScopes([new ApiScope("api1.read"), new ApiScope("api1.write")])
     .AddOperationalStore(o => o.ConfigureDbContext = b => b.UseNpgsql(store));
 
-var app = builder.Build();
-app.UseIdentityServer();
-using (var scope = app.Services.CreateScope())
-{
-    await scope.ServiceProvider.GetRequiredService<PersistedGrantDbContext>().Database.EnsureCreatedAsync();
-}
-
-await app.StartAsync();
-Console.WriteLine($"listening on http://127.0.0.1:{port}");
-await app.WaitForShutdownAsync();
-return 0;
+return await IdentityServerHosting.RunAsync(builder.Build(), $"listening on http://127.0.0.1:{port}");
