@@ -17,7 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::stores::GrantsDb;
-use common::{reftoken, server, spawn};
+use common::{new_handle, reftoken, server, spawn};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -83,10 +83,7 @@ impl Drop for Watch {
 
 /// A reference token's row under the key of a new handle; returns the key.
 fn insert(c: &mut postgres::Client) -> String {
-    let handle = reftoken::handle::new_handle().unwrap().to_string();
-    let key = reftoken::key::store_key(&handle, "reference_token")
-        .unwrap()
-        .to_string();
+    let (_, key) = new_handle();
     c.execute(
         r#"INSERT INTO "PersistedGrants" ("Key", "Type", "SubjectId", "ClientId", "CreationTime", "Expiration", "Data")
            VALUES ($1, 'reference_token', 'alice', 'client1', now(), now() + interval '1 hour', '{}')"#,

@@ -255,6 +255,15 @@ pub fn server(var: &str, test: &str) -> String {
     }
 }
 
+/// A new reference token handle and its store key.
+pub fn new_handle() -> (String, String) {
+    let handle = reftoken::handle::new_handle().unwrap().to_string();
+    let key = reftoken::key::store_key(&handle, "reference_token")
+        .unwrap()
+        .to_string();
+    (handle, key)
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
