@@ -126,129 +126,61 @@ mod usage_errors {
     }
 }
 
-#[test]
-fn failures_exit_1() {
-    let dir = fixture("keyring");
-    let long = "A".repeat(4097);
-    // A payload Duende protected, tampered with.
+/// A Data column that says its payload is protected, with no real payload.
+const PROTECTED_DATA: &str =
+    r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#;
+
+/// A payload Duende protected, tampered with.
+fn tampered_payload() -> String {
     let data: serde_json::Value =
         serde_json::from_str(load("grants.json")[0]["data"].as_str().unwrap()).unwrap();
     let mut tampered = data["Payload"].as_str().unwrap().to_owned();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let cases: &[(&[&str], &str)] = &[
-        (&["key", &long], "handle"),
-        (&["decode", "not json"], "malformed"),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":2,"Payload":"{}"}"#,
-            ],
-            "version 2",
-        ),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":false,"Payload":"nope"}"#,
-            ],
-            "not JSON",
-        ),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "--keyring",
-        ),
-        (
-            &[
-                "decode",
-                "--keyring",
-                "/nonexistent",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "/nonexistent",
-        ),
-        (
-            &[
-                "unprotect",
-                "--keyring",
-                &dir,
-                "--app-name",
-                APP_NAME,
-                "--purpose",
-                "PersistentGrantSerializer",
-                &tampered,
-            ],
-            "unprotected",
-        ),
-        (
-            &[
-                "unprotect",
-                "--keyring",
-                &dir,
-                "--app-name",
-                APP_NAME,
-                "***",
-            ],
-            "malformed",
-        ),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--sqlite",
-                "/nonexistent.db",
-                "H-1",
-            ],
-            "/nonexistent.db",
-        ),
-        (&["introspect", "--client", "c", "--data", "{"], "malformed"),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--data",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "--keyring",
-        ),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--postgres",
-                "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
-                "H-1",
-            ],
-            "PostgreSQL",
-        ),
-    ];
-    for (args, says) in cases {
-        let r = reftoken(args, None);
-        assert_eq!(r.code, 1, "reftoken {args:?}: {r:?}");
-        assert!(r.stdout.is_empty());
-        assert!(
-            r.stderr.starts_with("reftoken: error: "),
-            "{args:?}: {}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.contains(says),
-            "reftoken {args:?} should say {says:?}: {}",
-            r.stderr
-        );
-        assert_eq!(
-            r.stderr.lines().count(),
-            1,
-            "one line of error: {}",
-            r.stderr
-        );
+    tampered
+}
+
+mod failures {
+    use super::{PROTECTED_DATA, tampered_payload};
+    use crate::common::{APP_NAME, fixture};
+
+    crate::fails! {
+        key_of_a_handle_too_long: ["key", &"A".repeat(4097)] => "handle";
+        decode_not_json: ["decode", "not json"] => "malformed";
+        decode_container_version_2: [
+            "decode", r#"{"PersistentGrantDataContainerVersion":2,"Payload":"{}"}"#,
+        ] => "version 2";
+        decode_payload_not_json: [
+            "decode",
+            r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":false,"Payload":"nope"}"#,
+        ] => "not JSON";
+        decode_protected_without_keyring: ["decode", PROTECTED_DATA] => "--keyring";
+        decode_with_a_missing_keyring: [
+            "decode", "--keyring", "/nonexistent", PROTECTED_DATA,
+        ] => "/nonexistent";
+        unprotect_tampered: [
+            "unprotect", "--keyring", &fixture("keyring"), "--app-name", APP_NAME,
+            "--purpose", "PersistentGrantSerializer", &tampered_payload(),
+        ] => "unprotected";
+        unprotect_malformed: [
+            "unprotect", "--keyring", &fixture("keyring"), "--app-name", APP_NAME, "***",
+        ] => "malformed";
+        introspect_missing_sqlite_file: [
+            "introspect", "--client", "c", "--sqlite", "/nonexistent.db", "H-1",
+        ] => "/nonexistent.db";
+        introspect_malformed_data: ["introspect", "--client", "c", "--data", "{"] => "malformed";
+        introspect_protected_data_without_keyring: [
+            "introspect", "--client", "c", "--data", PROTECTED_DATA,
+        ] => "--keyring";
+        introspect_unreachable_postgres: [
+            "introspect", "--client", "c",
+            "--postgres", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", "H-1",
+        ] => "PostgreSQL";
     }
-    // A database without IdentityServer's table.
+}
+
+#[test]
+fn introspect_fails_on_a_database_without_the_grants_table() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.db");
     rusqlite::Connection::open(&empty)

@@ -274,7 +274,7 @@ pub fn unix_now() -> i64 {
 
 /// Asserts that `reftoken args...` exits with `code`, prints nothing on stdout and explains
 /// itself on stderr: 2, a usage error; 1, a failure, said as an error that names no password.
-pub fn assert_exits(code: i32, args: &[&str]) {
+pub fn assert_exits(code: i32, args: &[&str]) -> Run {
     let r = reftoken(args, None);
     assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
     assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
@@ -286,6 +286,24 @@ pub fn assert_exits(code: i32, args: &[&str]) {
             r.stderr
         );
     }
+    r
+}
+
+/// Asserts that `reftoken args...` fails (exit 1, see `assert_exits`) with one line of error
+/// that says `says`.
+pub fn assert_fails(args: &[&str], says: &str) {
+    let r = assert_exits(1, args);
+    assert!(
+        r.stderr.contains(says),
+        "reftoken {args:?} should say {says:?}: {}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one line of error: {}",
+        r.stderr
+    );
 }
 
 /// One test per command line, each `name: [args...];` asserting the exit code `code` (see
@@ -296,6 +314,18 @@ macro_rules! exits {
         #[test]
         fn $name() {
             $crate::common::assert_exits($code, &[$($arg),*]);
+        }
+    )*};
+}
+
+/// One test per command line, each `name: [args...] => "what stderr says";` asserting a
+/// failure that says so (see `assert_fails`).
+#[macro_export]
+macro_rules! fails {
+    ($($name:ident: [$($arg:expr),* $(,)?] => $says:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            $crate::common::assert_fails(&[$($arg),*], $says);
         }
     )*};
 }
