@@ -37,27 +37,23 @@ abi="$(reftoken_abi_version)"
 
 # Each check runs in a subshell whose status is not tested by `if`, so that `set -e` inside
 # the check functions works.
-run() { # run NAME COMMAND...: a check that must succeed
-  local name="$1" rc; shift
+check() { # check succeed|fail NAME COMMAND...: a check whose COMMAND must succeed or fail
+  local want="$1" name="$2" rc; shift 2
   ("$@") >"$logs/$name.log" 2>&1
   rc=$?
-  if [ "$rc" = 0 ]; then
+  if [ "$want" = succeed ] && [ "$rc" = 0 ]; then
     passed=$((passed + 1)); echo "ok    $name"
-  else
+  elif [ "$want" = succeed ]; then
     failed=$((failed + 1)); echo "FAIL  $name (log: $logs/$name.log)"
     tail -n 25 "$logs/$name.log" | sed 's/^/      /'
-  fi
-}
-refuse() { # refuse NAME COMMAND...: a check that must fail
-  local name="$1" rc; shift
-  ("$@") >"$logs/$name.log" 2>&1
-  rc=$?
-  if [ "$rc" = 0 ]; then
+  elif [ "$rc" = 0 ]; then
     failed=$((failed + 1)); echo "FAIL  $name: succeeded, should have failed (log: $logs/$name.log)"
   else
     passed=$((passed + 1)); echo "ok    $name (refused as it should)"
   fi
 }
+run() { check succeed "$@"; }    # run NAME COMMAND...: a check that must succeed
+refuse() { check fail "$@"; }    # refuse NAME COMMAND...: a check that must fail
 skip() { skipped=$((skipped + 1)); echo "skip  $1: $2"; }
 
 [ -f "$BUILD/libreftoken.so" ] && [ -f "$BUILD/libreftoken.a" ] || die "build the library first (make lib)"

@@ -135,11 +135,15 @@ try_start_postgres() {
   return 1
 }
 
-start_postgres() {
-  local st=0
-  try_start_postgres || st=$?
-  [ "$st" = 0 ] || { [ "$st" = 2 ] && log "PostgreSQL: port $PG_PORT is taken"; exit 1; }
+# start_or_exit NAME PORT TRY_START: runs TRY_START (a try_start_* function) and exits when
+# it failed, saying so when the port was taken (status 2).
+start_or_exit() {
+  local name="$1" port="$2" st=0
+  "$3" || st=$?
+  [ "$st" = 0 ] || { [ "$st" = 2 ] && log "$name: port $port is taken"; exit 1; }
 }
+
+start_postgres() { start_or_exit PostgreSQL "$PG_PORT" try_start_postgres; }
 
 kill_postgres() {
   if pg_running; then as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null; fi
@@ -188,11 +192,7 @@ try_start_redis() {
   return 1
 }
 
-start_redis() {
-  local st=0
-  try_start_redis || st=$?
-  [ "$st" = 0 ] || { [ "$st" = 2 ] && log "Redis: port $REDIS_PORT is taken"; exit 1; }
-}
+start_redis() { start_or_exit Redis "$REDIS_PORT" try_start_redis; }
 
 kill_redis() {
   if redis_running; then

@@ -57,32 +57,27 @@ struct Pass {
     consumed: bool,
 }
 
-const EXPIRED: Pass = Pass {
-    table: "PersistedGrants",
-    id: "Id",
-    column: "Expiration",
-    consumed: false,
-};
+impl Pass {
+    /// A pass whose cutoff is now (every pass but the consumed grants').
+    const fn expired(table: &'static str, id: &'static str, column: &'static str) -> Pass {
+        Pass {
+            table,
+            id,
+            column,
+            consumed: false,
+        }
+    }
+}
+
+const EXPIRED: Pass = Pass::expired("PersistedGrants", "Id", "Expiration");
 const CONSUMED: Pass = Pass {
-    table: "PersistedGrants",
-    id: "Id",
-    column: "ConsumedTime",
     consumed: true,
+    ..Pass::expired("PersistedGrants", "Id", "ConsumedTime")
 };
 /// Expired device flow codes (`DeviceFlowCodes`, whose key is the user code).
-const DEVICE_CODES: Pass = Pass {
-    table: "DeviceCodes",
-    id: "UserCode",
-    column: "Expiration",
-    consumed: false,
-};
+const DEVICE_CODES: Pass = Pass::expired("DeviceCodes", "UserCode", "Expiration");
 /// Stale pushed authorization requests (Duende 7).
-const PUSHED_REQUESTS: Pass = Pass {
-    table: "PushedAuthorizationRequests",
-    id: "Id",
-    column: "ExpiresAtUtc",
-    consumed: false,
-};
+const PUSHED_REQUESTS: Pass = Pass::expired("PushedAuthorizationRequests", "Id", "ExpiresAtUtc");
 
 /// What a run did.
 #[derive(Default)]

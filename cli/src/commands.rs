@@ -14,7 +14,7 @@ use reftoken::validation::{self, NotFound, StoredGrant, Unprotect};
 use reftoken::{Error, handle, key};
 
 use crate::store::{self, ClientFlag, Store};
-use crate::{Failure, Outcome, input};
+use crate::{Failure, Outcome, PurposeChain, input};
 
 /// `reftoken handle [--length N]`.
 pub fn handle(length: u32) -> Outcome {
@@ -90,53 +90,41 @@ pub fn decode(dir: Option<PathBuf>, app_name: Option<String>, data: Option<Strin
     Ok(json)
 }
 
-fn purpose_refs<'a>(
-    app_name: Option<&str>,
-    purposes: &'a [String],
-) -> Result<Vec<&'a str>, Failure> {
-    if app_name.is_none_or(str::is_empty) && purposes.is_empty() {
+/// The key ring of `chain` and its purposes after the application name.
+fn chain_ring(chain: &PurposeChain) -> Result<(KeyRing, Vec<&str>), Failure> {
+    let app_name = chain.app_name.as_deref();
+    if app_name.is_none_or(str::is_empty) && chain.purposes.is_empty() {
         return Err(Failure::Usage(
             "a purpose chain needs --app-name or at least one --purpose".into(),
         ));
     }
-    Ok(purposes.iter().map(String::as_str).collect())
+    let ring = keyring(&chain.keyring, app_name)?;
+    Ok((ring, chain.purposes.iter().map(String::as_str).collect()))
 }
 
 /// `reftoken unprotect --keyring DIR [--app-name NAME] [--purpose P]... [PAYLOAD]`.
-pub fn unprotect(
-    dir: &Path,
-    app_name: Option<String>,
-    purposes: &[String],
-    payload: Option<String>,
-) -> Outcome {
-    let refs = purpose_refs(app_name.as_deref(), purposes)?;
-    let ring = keyring(dir, app_name.as_deref())?;
+pub fn unprotect(chain: &PurposeChain, payload: Option<String>) -> Outcome {
+    let (ring, purposes) = chain_ring(chain)?;
     let payload = input::PAYLOAD.read(payload)?;
-    match ring.unprotect_str(&refs, &payload) {
+    match ring.unprotect_str(&purposes, &payload) {
         Ok(text) => Ok(text.to_string()),
         Err(e) => Err(Failure::Run(unprotect_message(
             &e,
-            app_name.as_deref(),
+            chain.app_name.as_deref(),
             true,
         ))),
     }
 }
 
 /// `reftoken protect --keyring DIR [--app-name NAME] [--purpose P]... [TEXT]`.
-pub fn protect(
-    dir: &Path,
-    app_name: Option<String>,
-    purposes: &[String],
-    text: Option<String>,
-) -> Outcome {
-    let purposes = purpose_refs(app_name.as_deref(), purposes)?;
-    let ring = keyring(dir, app_name.as_deref())?;
+pub fn protect(chain: &PurposeChain, text: Option<String>) -> Outcome {
+    let (ring, purposes) = chain_ring(chain)?;
     let text = input::TEXT.read(text)?;
     match ring.protect_str(&purposes, &text, now()) {
         Err(Error::NoActiveKey) => Err(Failure::Run(format!(
             "the key ring in {} has no key that may protect now (ASP.NET Core would create one: \
              let the host run once)",
-            dir.display()
+            chain.keyring.display()
         ))),
         r => Ok(r?),
     }

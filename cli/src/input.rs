@@ -16,34 +16,26 @@ pub struct Value {
     pub may_be_empty: bool,
 }
 
-pub const HANDLE: Value = Value {
-    what: "the handle",
-    max: limits::MAX_HANDLE_LEN,
-    may_be_empty: false,
-};
-pub const DATA: Value = Value {
-    what: "the Data column",
-    max: limits::MAX_DATA_LEN,
-    may_be_empty: false,
-};
-pub const PAYLOAD: Value = Value {
-    what: "the payload",
-    max: dataprotection::MAX_PAYLOAD_STR_LEN,
-    may_be_empty: false,
-};
+pub const HANDLE: Value = Value::required("the handle", limits::MAX_HANDLE_LEN);
+pub const DATA: Value = Value::required("the Data column", limits::MAX_DATA_LEN);
+pub const PAYLOAD: Value = Value::required("the payload", dataprotection::MAX_PAYLOAD_STR_LEN);
 pub const TEXT: Value = Value {
-    what: "the text",
-    max: dataprotection::MAX_PAYLOAD_LEN,
     may_be_empty: true,
+    ..Value::required("the text", dataprotection::MAX_PAYLOAD_LEN)
 };
 /// The core hashes secrets of any length; stdin stops at its largest input anywhere (1 MiB).
-pub const SECRET: Value = Value {
-    what: "the secret",
-    max: limits::MAX_DATA_LEN,
-    may_be_empty: false,
-};
+pub const SECRET: Value = Value::required("the secret", limits::MAX_DATA_LEN);
 
 impl Value {
+    /// A value that may not be empty.
+    const fn required(what: &'static str, max: usize) -> Value {
+        Value {
+            what,
+            max,
+            may_be_empty: false,
+        }
+    }
+
     /// `arg` itself, or for `-` or no argument the whole of stdin as UTF-8, with one trailing
     /// line ending (`\n` or `\r\n`) removed so that `echo VALUE | reftoken ...` and
     /// `$(reftoken ...)` round-trip. Stdin larger than [`Value::max`], or empty when the value

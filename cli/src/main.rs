@@ -121,15 +121,8 @@ enum Command {
         NAME, PersistentGrantSerializer."
     )]
     Unprotect {
-        /// Folder of the key ring's `key-*.xml` files.
-        #[arg(long, value_name = "DIR", required = true)]
-        keyring: PathBuf,
-        /// The application name (or discriminator): the first purpose.
-        #[arg(long, value_name = "NAME")]
-        app_name: Option<String>,
-        /// A purpose, after the application name; repeat for a chain.
-        #[arg(long = "purpose", value_name = "P")]
-        purposes: Vec<String>,
+        #[command(flatten)]
+        chain: PurposeChain,
         /// The protected payload (`-` or absent: read from stdin, at most 1398104 bytes: the
         /// base64url of 1 MiB).
         #[arg(value_name = "PAYLOAD")]
@@ -143,15 +136,8 @@ enum Command {
         string form (base64url, no padding). TEXT may be empty, as in ASP.NET Core."
     )]
     Protect {
-        /// Folder of the key ring's `key-*.xml` files.
-        #[arg(long, value_name = "DIR", required = true)]
-        keyring: PathBuf,
-        /// The application name (or discriminator): the first purpose.
-        #[arg(long, value_name = "NAME")]
-        app_name: Option<String>,
-        /// A purpose, after the application name; repeat for a chain.
-        #[arg(long = "purpose", value_name = "P")]
-        purposes: Vec<String>,
+        #[command(flatten)]
+        chain: PurposeChain,
         /// The plaintext (`-` or absent: read from stdin, at most 1 MiB; may be empty).
         #[arg(value_name = "TEXT")]
         text: Option<String>,
@@ -304,6 +290,20 @@ struct RevokeArgs {
     json: bool,
 }
 
+/// The key ring and purpose chain [NAME,] P... of `unprotect` and `protect`.
+#[derive(Args)]
+pub struct PurposeChain {
+    /// Folder of the key ring's `key-*.xml` files.
+    #[arg(long, value_name = "DIR", required = true)]
+    keyring: PathBuf,
+    /// The application name (or discriminator): the first purpose.
+    #[arg(long, value_name = "NAME")]
+    app_name: Option<String>,
+    /// A purpose, after the application name; repeat for a chain.
+    #[arg(long = "purpose", value_name = "P")]
+    purposes: Vec<String>,
+}
+
 const KEYRING_CHECK_ABOUT: &str = "The health of the ASP.NET Core Data Protection key ring in \
 DIR: the default key ASP.NET Core's DefaultKeyResolver picks now, keys expiring within \
 --expiring-within days, expired and revoked keys, keys this library cannot use (for example a \
@@ -454,18 +454,8 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
             app_name,
             data,
         } => commands::decode(keyring, app_name, data),
-        Command::Unprotect {
-            keyring,
-            app_name,
-            purposes,
-            payload,
-        } => commands::unprotect(&keyring, app_name, &purposes, payload),
-        Command::Protect {
-            keyring,
-            app_name,
-            purposes,
-            text,
-        } => commands::protect(&keyring, app_name, &purposes, text),
+        Command::Unprotect { chain, payload } => commands::unprotect(&chain, payload),
+        Command::Protect { chain, text } => commands::protect(&chain, text),
         Command::SecretHash { sha512, secret } => commands::secret_hash(sha512, secret),
         Command::Introspect(a) => {
             let source = match (a.data, a.sqlite, a.postgres) {
@@ -497,12 +487,10 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
             return watch::watch(server, a.channel).map(|()| None);
         }
         Command::Cleanup(a) => {
-            let store = store_arg(a.sqlite, a.postgres)?;
+            let (store, batch_size) = store_and_batch(a.sqlite, a.postgres, a.batch_size)?;
             cleanup::cleanup(cleanup::Request {
-                batch_size: a
-                    .batch_size
-                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
                 store,
+                batch_size,
                 consumed_delay: a.consumed.then(|| a.consumed_delay.unwrap_or(0)),
                 dry_run: a.dry_run,
                 wait: std::time::Duration::from_secs(a.wait.into()),
@@ -510,12 +498,10 @@ fn run(command: Command) -> Result<Option<String>, Failure> {
             })
         }
         Command::Revoke(a) => {
-            let store = store_arg(a.sqlite, a.postgres)?;
+            let (store, batch_size) = store_and_batch(a.sqlite, a.postgres, a.batch_size)?;
             revoke::revoke(revoke::Request {
-                batch_size: a
-                    .batch_size
-                    .unwrap_or_else(|| cleanup::default_batch_size(&store)),
                 store,
+                batch_size,
                 filter: revoke::Filter {
                     subject: a.subject,
                     session_id: a.session_id,
@@ -553,6 +539,17 @@ fn store_arg(
         (None, Some(u)) => Ok(store::Location::Postgres(u)),
         _ => Err(Failure::Usage("give one of --sqlite, --postgres".into())),
     }
+}
+
+/// The store of `cleanup` and `revoke`, and their `--batch-size` or the store's default.
+fn store_and_batch(
+    sqlite: Option<PathBuf>,
+    postgres: Option<String>,
+    batch_size: Option<u32>,
+) -> Result<(store::Location, u32), Failure> {
+    let store = store_arg(sqlite, postgres)?;
+    let batch_size = batch_size.unwrap_or_else(|| cleanup::default_batch_size(&store));
+    Ok((store, batch_size))
 }
 
 fn main() -> ExitCode {

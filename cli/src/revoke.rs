@@ -87,6 +87,19 @@ impl Publish {
     }
 }
 
+/// The `Key` column (NULL where a row has none) of the rows `sql` returns.
+fn sqlite_keys(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[&str],
+) -> Result<Vec<Option<String>>, Failure> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sqlite_err)?;
+    stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))
+        .map_err(sqlite_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sqlite_err)
+}
+
 /// `reftoken revoke ...`.
 pub fn revoke(req: Request) -> Outcome {
     if req.filter.subject.is_empty() {
@@ -141,14 +154,7 @@ pub fn revoke(req: Request) -> Outcome {
             let (cond, params) = f.sqlite();
             if req.dry_run {
                 let sql = format!(r#"SELECT "Key" FROM "PersistedGrants" WHERE {cond}"#);
-                let mut stmt = conn.prepare(&sql).map_err(sqlite_err)?;
-                let found = stmt
-                    .query_map(rusqlite::params_from_iter(&params), |r| {
-                        r.get::<_, Option<String>>(0)
-                    })
-                    .map_err(sqlite_err)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(sqlite_err)?;
+                let found = sqlite_keys(&conn, &sql, &params)?;
                 rows = found.len() as u64;
                 keys = found.into_iter().flatten().collect();
             } else {
@@ -158,15 +164,7 @@ pub fn revoke(req: Request) -> Outcome {
                        RETURNING "Key""#
                 );
                 loop {
-                    let mut stmt = conn.prepare_cached(&sql).map_err(sqlite_err)?;
-                    let deleted = stmt
-                        .query_map(rusqlite::params_from_iter(&params), |r| {
-                            r.get::<_, Option<String>>(0)
-                        })
-                        .map_err(sqlite_err)?
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(sqlite_err)?;
-                    drop(stmt);
+                    let deleted = sqlite_keys(&conn, &sql, &params)?;
                     let n = deleted.len() as i64;
                     on_batch(deleted, &mut rows, &mut keys)?;
                     if n < batch {

@@ -7,17 +7,24 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant as Clock};
 
 use common::stores::{
     GrantsDb, MIGRATIONS, count, notified, pg_count, pg_rows, sqlite_copy, sqlite_rows,
 };
-use common::{json, reftoken, server, unix_now};
+use common::{Run, json, reftoken, server, spawn, unix_now};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------
 // SQLite
+
+/// `reftoken cleanup --sqlite DB MORE...`.
+fn sqlite_cleanup(db: &str, more: &[&str]) -> Run {
+    let mut args = vec!["cleanup", "--sqlite", db];
+    args.extend_from_slice(more);
+    reftoken(&args, None)
+}
 
 #[test]
 fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
@@ -45,23 +52,15 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
     let db_s = db.to_str().unwrap();
 
     // Dry runs count and delete nothing.
-    let r = reftoken(&["cleanup", "--sqlite", db_s, "--dry-run", "--json"], None);
+    let r = sqlite_cleanup(db_s, &["--dry-run", "--json"]);
     let j = json(&r);
     assert_eq!(
         (j["expired"].as_u64(), j["consumed"].as_u64()),
         (Some(1241), Some(0))
     );
-    let r = reftoken(
-        &[
-            "cleanup",
-            "--sqlite",
-            db_s,
-            "--dry-run",
-            "--consumed",
-            "--consumed-delay",
-            "3600",
-        ],
-        None,
+    let r = sqlite_cleanup(
+        db_s,
+        &["--dry-run", "--consumed", "--consumed-delay", "3600"],
     );
     assert!(
         r.line()
@@ -73,10 +72,7 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
 
     // Batches of at most 100: 1241 rows are 13 statements; the summary says so, and nothing
     // but the expired rows went.
-    let r = reftoken(
-        &["cleanup", "--sqlite", db_s, "--batch-size", "100", "--json"],
-        None,
-    );
+    let r = sqlite_cleanup(db_s, &["--batch-size", "100", "--json"]);
     assert!(
         r.stderr.is_empty(),
         "no progress bar off a terminal: {}",
@@ -92,17 +88,7 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
     assert_eq!(count(&c, r#""SubjectId" IN ('old', 'just')"#), 0);
 
     // Consumed grants older than the delay (ConsumedTokenCleanupDelay), not the recent ones.
-    let r = reftoken(
-        &[
-            "cleanup",
-            "--sqlite",
-            db_s,
-            "--consumed",
-            "--consumed-delay",
-            "3600",
-        ],
-        None,
-    );
+    let r = sqlite_cleanup(db_s, &["--consumed", "--consumed-delay", "3600"]);
     assert!(
         r.line()
             .starts_with("deleted 300 grants (0 expired, 300 consumed) from ")
@@ -115,7 +101,7 @@ fn cleanup_sqlite_deletes_what_identityserver_would_in_bounded_batches() {
     assert_eq!(count(&c, r#""Expiration" IS NULL"#), 9);
 
     // Nothing left to do: a clean summary, exit 0.
-    let j = json(&reftoken(&["cleanup", "--sqlite", db_s, "--json"], None));
+    let j = json(&sqlite_cleanup(db_s, &["--json"]));
     assert_eq!(
         (j["total"].as_u64(), j["batches"].as_u64()),
         (Some(0), Some(0))
@@ -151,10 +137,7 @@ fn cleanup_sqlite_also_removes_stale_device_codes_and_pushed_requests() {
     }
     sqlite_rows(&c, 3, "old", Some("-1 hour"), None);
     let db_s = db.to_str().unwrap();
-    let j = json(&reftoken(
-        &["cleanup", "--sqlite", db_s, "--dry-run", "--json"],
-        None,
-    ));
+    let j = json(&sqlite_cleanup(db_s, &["--dry-run", "--json"]));
     assert_eq!(
         (
             j["total"].as_u64(),
@@ -163,7 +146,7 @@ fn cleanup_sqlite_also_removes_stale_device_codes_and_pushed_requests() {
         ),
         (Some(3), Some(2), Some(1))
     );
-    let r = reftoken(&["cleanup", "--sqlite", db_s, "--batch-size", "1"], None);
+    let r = sqlite_cleanup(db_s, &["--batch-size", "1"]);
     assert!(
         r.line().starts_with(
             "deleted 3 grants (3 expired, 0 consumed), 2 device codes, 1 pushed authorization requests from "
@@ -220,10 +203,7 @@ fn cleanup_of_duende_written_rows_removes_exactly_the_expired_ones() {
         .filter(|g| g["expiration"].as_str().is_some_and(|e| unix(e) < now))
         .count();
     assert!(expired > 0);
-    let r = reftoken(
-        &["cleanup", "--sqlite", db.to_str().unwrap(), "--json"],
-        None,
-    );
+    let r = sqlite_cleanup(db.to_str().unwrap(), &["--json"]);
     assert_eq!(json(&r)["expired"], expired as u64);
     let c = rusqlite::Connection::open(&db).unwrap();
     assert_eq!(count(&c, "1") as usize, mine.len() - expired);
@@ -273,22 +253,15 @@ fn servers_two_cleanups_at_once_one_leader_no_notification_flood() {
 
     // Two cleanups started together: both exit 0; one deletes everything, the other either
     // found the lock taken or (started after the first was done) nothing left.
-    let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_reftoken"))
-            .args([
-                "cleanup",
-                "--postgres",
-                &db.url,
-                "--batch-size",
-                "100",
-                "--json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (a, b) = (spawn(), spawn());
+    let args = [
+        "cleanup",
+        "--postgres",
+        &db.url,
+        "--batch-size",
+        "100",
+        "--json",
+    ];
+    let (a, b) = (spawn(&args, Stdio::null()), spawn(&args, Stdio::null()));
     let mut deleted = 0;
     let mut locked = 0;
     for child in [a, b] {
@@ -340,11 +313,10 @@ fn servers_two_cleanups_at_once_one_leader_no_notification_flood() {
     );
     assert_eq!(pg_count(&mut c), 150);
     // Released while the next one waits: it takes over and does the work.
-    let waiter = Command::new(env!("CARGO_BIN_EXE_reftoken"))
-        .args(["cleanup", "--postgres", &db.url, "--wait", "20", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let waiter = spawn(
+        &["cleanup", "--postgres", &db.url, "--wait", "20", "--json"],
+        Stdio::null(),
+    );
     std::thread::sleep(Duration::from_millis(500));
     drop(holder);
     let out = waiter.wait_with_output().unwrap();

@@ -46,282 +46,141 @@ fn help_for_the_tool_and_every_verb() {
         assert!(r.stdout.contains(&format!("Usage: reftoken {verb}")));
     }
     // The flags of the fixed interface are all documented.
-    let intro = reftoken(&["introspect", "--help"], None).stdout;
-    for flag in [
-        "--api",
-        "--scope",
-        "--client",
-        "--now",
-        "--keyring",
-        "--app-name",
-        "--data",
-        "--sqlite",
-        "--postgres",
-        "HANDLE",
-    ] {
-        assert!(intro.contains(flag), "introspect --help names {flag}");
+    let documented: [(&str, &[&str]); 7] = [
+        (
+            "introspect",
+            &[
+                "--api",
+                "--scope",
+                "--client",
+                "--now",
+                "--keyring",
+                "--app-name",
+                "--data",
+                "--sqlite",
+                "--postgres",
+                "HANDLE",
+            ],
+        ),
+        (
+            "watch",
+            &["--postgres", "--redis", "--channel", "reftoken_revocations"],
+        ),
+        ("decode", &["--keyring"]),
+        ("protect", &["--purpose"]),
+        ("secret-hash", &["--sha512"]),
+        ("key", &["--grant-type"]),
+        ("handle", &["--length"]),
+    ];
+    for (verb, flags) in documented {
+        let help = reftoken(&[verb, "--help"], None).stdout;
+        for flag in flags {
+            assert!(help.contains(flag), "{verb} --help names {flag}");
+        }
     }
-    let watch = reftoken(&["watch", "--help"], None).stdout;
-    for flag in ["--postgres", "--redis", "--channel", "reftoken_revocations"] {
-        assert!(watch.contains(flag), "watch --help names {flag}");
-    }
-    assert!(
-        reftoken(&["decode", "--help"], None)
-            .stdout
-            .contains("--keyring")
-    );
-    assert!(
-        reftoken(&["protect", "--help"], None)
-            .stdout
-            .contains("--purpose")
-    );
-    assert!(
-        reftoken(&["secret-hash", "--help"], None)
-            .stdout
-            .contains("--sha512")
-    );
-    assert!(
-        reftoken(&["key", "--help"], None)
-            .stdout
-            .contains("--grant-type")
-    );
-    assert!(
-        reftoken(&["handle", "--help"], None)
-            .stdout
-            .contains("--length")
-    );
     let v = reftoken(&["--version"], None);
     assert_eq!(v.code, 0);
     assert!(v.stdout.starts_with("reftoken "));
 }
 
-#[test]
-fn usage_errors_exit_2() {
-    let dir = fixture("keyring");
-    let cases: &[&[&str]] = &[
-        &[],
-        &["no-such-verb"],
-        &["handle", "--length", "0"],
-        &["handle", "--length", "65537"],
-        &["handle", "--length", "x"],
-        &["handle", "extra"],
-        &["key", "A", "B"],
-        &["key", "--bogus", "A"],
-        &["secret-hash", "--sha384", "x"],
-        &["unprotect", "CfDJ8"],
-        &["unprotect", "--keyring", &dir, "CfDJ8"],
-        &["protect", "--keyring", &dir, "text"],
-        &["introspect", "--sqlite", "x.db", "H"],
-        &["introspect", "--api", "api1", "--sqlite", "x.db", "H"],
-        &["introspect", "--scope", "s", "--sqlite", "x.db", "H"],
-        &[
-            "introspect",
-            "--api",
-            "api1",
-            "--scope",
-            "s",
-            "--client",
-            "c",
-            "--sqlite",
-            "x.db",
-            "H",
-        ],
-        &["introspect", "--client", "c", "H"],
-        &["introspect", "--client", "c", "--data", "{}", "H"],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--data",
-            "{}",
-            "--sqlite",
-            "x.db",
-        ],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--sqlite",
-            "x.db",
-            "--postgres",
-            "u",
-            "H",
-        ],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--keyring",
-            &dir,
-            "--sqlite",
-            "x.db",
-            "H",
-        ],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--app-name",
-            "a",
-            "--sqlite",
-            "x.db",
-            "H",
-        ],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--now",
-            "soon",
-            "--sqlite",
-            "x.db",
-            "H",
-        ],
-        &[
-            "introspect",
-            "--client",
-            "c",
-            "--now",
-            "999999999999",
-            "--data",
-            "{}",
-        ],
-    ];
-    for args in cases {
-        let r = reftoken(args, Some(b"{}"));
-        assert_eq!(r.code, 2, "reftoken {args:?}: {r:?}");
-        assert!(
-            r.stdout.is_empty(),
-            "reftoken {args:?} printed {:?}",
-            r.stdout
-        );
-        assert!(!r.stderr.is_empty(), "reftoken {args:?} explains itself");
+mod usage_errors {
+    use crate::common::fixture;
+
+    crate::exits! { 2 =>
+        no_arguments: [];
+        unknown_verb: ["no-such-verb"];
+        handle_length_0: ["handle", "--length", "0"];
+        handle_length_over_65536: ["handle", "--length", "65537"];
+        handle_length_not_a_number: ["handle", "--length", "x"];
+        handle_extra_argument: ["handle", "extra"];
+        key_two_handles: ["key", "A", "B"];
+        key_unknown_flag: ["key", "--bogus", "A"];
+        secret_hash_sha384: ["secret-hash", "--sha384", "x"];
+        unprotect_without_keyring: ["unprotect", "CfDJ8"];
+        unprotect_without_purposes: ["unprotect", "--keyring", &fixture("keyring"), "CfDJ8"];
+        protect_without_purposes: ["protect", "--keyring", &fixture("keyring"), "text"];
+        introspect_without_caller: ["introspect", "--sqlite", "x.db", "H"];
+        introspect_api_without_scope: ["introspect", "--api", "api1", "--sqlite", "x.db", "H"];
+        introspect_scope_without_api: ["introspect", "--scope", "s", "--sqlite", "x.db", "H"];
+        introspect_api_and_client: [
+            "introspect", "--api", "api1", "--scope", "s", "--client", "c", "--sqlite", "x.db", "H",
+        ];
+        introspect_without_store: ["introspect", "--client", "c", "H"];
+        introspect_data_and_handle: ["introspect", "--client", "c", "--data", "{}", "H"];
+        introspect_data_and_store: ["introspect", "--client", "c", "--data", "{}", "--sqlite", "x.db"];
+        introspect_two_stores: [
+            "introspect", "--client", "c", "--sqlite", "x.db", "--postgres", "u", "H",
+        ];
+        introspect_keyring_without_app_name: [
+            "introspect", "--client", "c", "--keyring", &fixture("keyring"), "--sqlite", "x.db", "H",
+        ];
+        introspect_app_name_without_keyring: [
+            "introspect", "--client", "c", "--app-name", "a", "--sqlite", "x.db", "H",
+        ];
+        introspect_now_not_a_number: [
+            "introspect", "--client", "c", "--now", "soon", "--sqlite", "x.db", "H",
+        ];
+        introspect_now_out_of_range: [
+            "introspect", "--client", "c", "--now", "999999999999", "--data", "{}",
+        ];
     }
 }
 
-#[test]
-fn failures_exit_1() {
-    let dir = fixture("keyring");
-    let long = "A".repeat(4097);
-    // A payload Duende protected, tampered with.
+/// A Data column that says its payload is protected, with no real payload.
+const PROTECTED_DATA: &str =
+    r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#;
+
+/// A payload Duende protected, tampered with.
+fn tampered_payload() -> String {
     let data: serde_json::Value =
         serde_json::from_str(load("grants.json")[0]["data"].as_str().unwrap()).unwrap();
     let mut tampered = data["Payload"].as_str().unwrap().to_owned();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let cases: &[(&[&str], &str)] = &[
-        (&["key", &long], "handle"),
-        (&["decode", "not json"], "malformed"),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":2,"Payload":"{}"}"#,
-            ],
-            "version 2",
-        ),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":false,"Payload":"nope"}"#,
-            ],
-            "not JSON",
-        ),
-        (
-            &[
-                "decode",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "--keyring",
-        ),
-        (
-            &[
-                "decode",
-                "--keyring",
-                "/nonexistent",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "/nonexistent",
-        ),
-        (
-            &[
-                "unprotect",
-                "--keyring",
-                &dir,
-                "--app-name",
-                APP_NAME,
-                "--purpose",
-                "PersistentGrantSerializer",
-                &tampered,
-            ],
-            "unprotected",
-        ),
-        (
-            &[
-                "unprotect",
-                "--keyring",
-                &dir,
-                "--app-name",
-                APP_NAME,
-                "***",
-            ],
-            "malformed",
-        ),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--sqlite",
-                "/nonexistent.db",
-                "H-1",
-            ],
-            "/nonexistent.db",
-        ),
-        (&["introspect", "--client", "c", "--data", "{"], "malformed"),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--data",
-                r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":true,"Payload":"CfDJ8x"}"#,
-            ],
-            "--keyring",
-        ),
-        (
-            &[
-                "introspect",
-                "--client",
-                "c",
-                "--postgres",
-                "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2",
-                "H-1",
-            ],
-            "PostgreSQL",
-        ),
-    ];
-    for (args, says) in cases {
-        let r = reftoken(args, None);
-        assert_eq!(r.code, 1, "reftoken {args:?}: {r:?}");
-        assert!(r.stdout.is_empty());
-        assert!(
-            r.stderr.starts_with("reftoken: error: "),
-            "{args:?}: {}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.contains(says),
-            "reftoken {args:?} should say {says:?}: {}",
-            r.stderr
-        );
-        assert_eq!(
-            r.stderr.lines().count(),
-            1,
-            "one line of error: {}",
-            r.stderr
-        );
+    tampered
+}
+
+mod failures {
+    use super::{PROTECTED_DATA, tampered_payload};
+    use crate::common::{APP_NAME, fixture};
+
+    crate::fails! {
+        key_of_a_handle_too_long: ["key", &"A".repeat(4097)] => "handle";
+        decode_not_json: ["decode", "not json"] => "malformed";
+        decode_container_version_2: [
+            "decode", r#"{"PersistentGrantDataContainerVersion":2,"Payload":"{}"}"#,
+        ] => "version 2";
+        decode_payload_not_json: [
+            "decode",
+            r#"{"PersistentGrantDataContainerVersion":1,"DataProtected":false,"Payload":"nope"}"#,
+        ] => "not JSON";
+        decode_protected_without_keyring: ["decode", PROTECTED_DATA] => "--keyring";
+        decode_with_a_missing_keyring: [
+            "decode", "--keyring", "/nonexistent", PROTECTED_DATA,
+        ] => "/nonexistent";
+        unprotect_tampered: [
+            "unprotect", "--keyring", &fixture("keyring"), "--app-name", APP_NAME,
+            "--purpose", "PersistentGrantSerializer", &tampered_payload(),
+        ] => "unprotected";
+        unprotect_malformed: [
+            "unprotect", "--keyring", &fixture("keyring"), "--app-name", APP_NAME, "***",
+        ] => "malformed";
+        introspect_missing_sqlite_file: [
+            "introspect", "--client", "c", "--sqlite", "/nonexistent.db", "H-1",
+        ] => "/nonexistent.db";
+        introspect_malformed_data: ["introspect", "--client", "c", "--data", "{"] => "malformed";
+        introspect_protected_data_without_keyring: [
+            "introspect", "--client", "c", "--data", PROTECTED_DATA,
+        ] => "--keyring";
+        introspect_unreachable_postgres: [
+            "introspect", "--client", "c",
+            "--postgres", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2", "H-1",
+        ] => "PostgreSQL";
     }
-    // A database without IdentityServer's table.
+}
+
+#[test]
+fn introspect_fails_on_a_database_without_the_grants_table() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty.db");
     rusqlite::Connection::open(&empty)
@@ -538,6 +397,13 @@ fn lasting_keyring(dir: &std::path::Path) {
 fn unprotect_reads_what_duende_protected() {
     let grants = load("grants.json");
     let ring = fixture("keyring");
+    // `unprotect --keyring RING CHAIN... PAYLOAD`.
+    let unprotect = |chain: &[&str], payload: &str, stdin: Option<&[u8]>| {
+        let mut args = vec!["unprotect", "--keyring", ring.as_str()];
+        args.extend_from_slice(chain);
+        args.push(payload);
+        reftoken(&args, stdin)
+    };
     let mut n = 0;
     for g in grants.as_array().unwrap() {
         let (Some(payload), true) = (g["payload"].as_str(), g["data_protected"] == true) else {
@@ -545,32 +411,26 @@ fn unprotect_reads_what_duende_protected() {
         };
         let data: serde_json::Value = serde_json::from_str(g["data"].as_str().unwrap()).unwrap();
         let protected = data["Payload"].as_str().unwrap();
-        let r = reftoken(
+        let r = unprotect(
             &[
-                "unprotect",
-                "--keyring",
-                &ring,
                 "--app-name",
                 APP_NAME,
                 "--purpose",
                 "PersistentGrantSerializer",
-                protected,
             ],
+            protected,
             None,
         );
         assert_eq!(r.line(), payload);
         // The same chain without the application name's special place.
-        let r = reftoken(
+        let r = unprotect(
             &[
-                "unprotect",
-                "--keyring",
-                &ring,
                 "--purpose",
                 APP_NAME,
                 "--purpose",
                 "PersistentGrantSerializer",
-                "-",
             ],
+            "-",
             Some(protected.as_bytes()),
         );
         assert_eq!(r.line(), payload);
@@ -580,10 +440,7 @@ fn unprotect_reads_what_duende_protected() {
             &["--purpose", "PersistentGrantSerializer"],
             &["--app-name", APP_NAME, "--purpose", "Other"],
         ] {
-            let mut args = vec!["unprotect", "--keyring", ring.as_str()];
-            args.extend_from_slice(chain);
-            args.push(protected);
-            let r = reftoken(&args, None);
+            let r = unprotect(chain, protected, None);
             assert_eq!(r.code, 1, "{chain:?}");
         }
         n += 1;
@@ -596,6 +453,15 @@ fn protect_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
     lasting_keyring(tmp.path());
     let ring = tmp.path().to_str().unwrap();
+    // `VERB --keyring RING --app-name app [--purpose P]... LAST...`.
+    let chain = |verb: &str, purposes: &[&str], last: &[&str], stdin: Option<&[u8]>| {
+        let mut args = vec![verb, "--keyring", ring, "--app-name", "app"];
+        for p in purposes {
+            args.extend(["--purpose", p]);
+        }
+        args.extend_from_slice(last);
+        reftoken(&args, stdin)
+    };
     for text in [
         "hello",
         "",
@@ -603,22 +469,7 @@ fn protect_round_trips() {
         "line one\nline two",
         "-starts-with-a-dash",
     ] {
-        let p = reftoken(
-            &[
-                "protect",
-                "--keyring",
-                ring,
-                "--app-name",
-                "app",
-                "--purpose",
-                "p1",
-                "--purpose",
-                "p2",
-                "--",
-                text,
-            ],
-            None,
-        );
+        let p = chain("protect", &["p1", "p2"], &["--", text], None);
         let payload = p.line().to_owned();
         assert!(payload.starts_with("CfDJ8"), "{payload}");
         assert!(
@@ -627,46 +478,14 @@ fn protect_round_trips() {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "base64url"
         );
-        let u = reftoken(
-            &[
-                "unprotect",
-                "--keyring",
-                ring,
-                "--app-name",
-                "app",
-                "--purpose",
-                "p1",
-                "--purpose",
-                "p2",
-                &payload,
-            ],
-            None,
-        );
+        let u = chain("unprotect", &["p1", "p2"], &[&payload], None);
         assert_eq!(u.line(), text);
         // Through a pipe: unprotect's output line is protect's stdin.
-        let again = reftoken(
-            &["protect", "--keyring", ring, "--app-name", "app"],
-            Some(format!("{text}\n").as_bytes()),
-        );
-        let back = reftoken(
-            &["unprotect", "--keyring", ring, "--app-name", "app"],
-            Some(again.stdout.as_bytes()),
-        );
+        let again = chain("protect", &[], &[], Some(format!("{text}\n").as_bytes()));
+        let back = chain("unprotect", &[], &[], Some(again.stdout.as_bytes()));
         assert_eq!(back.line(), text);
         // Other purposes cannot read it.
-        let r = reftoken(
-            &[
-                "unprotect",
-                "--keyring",
-                ring,
-                "--app-name",
-                "app",
-                "--purpose",
-                "p1",
-                &payload,
-            ],
-            None,
-        );
+        let r = chain("unprotect", &["p1"], &[&payload], None);
         assert_eq!(r.code, 1);
     }
     // Random: two protections of one text differ.

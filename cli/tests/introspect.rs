@@ -6,32 +6,11 @@ mod common;
 
 use std::path::Path;
 
+use common::stores::{GrantsDb, sqlite_clients, sqlite_copy};
 use common::{
-    APP_NAME, Case, PG_SCHEMA, cases, clients, db_file, fixture, introspect_args,
-    needs_client_config, reftoken, with_dbname,
+    APP_NAME, Case, cases, clients, db_file, fixture, introspect_args, needs_client_config,
+    reftoken, server, with_dbname, without,
 };
-
-/// Adds the configuration store's `Clients` table (the columns the CLI reads, as EF Core
-/// names them) with the fixture's clients.
-fn add_clients_sqlite(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch(
-        r#"CREATE TABLE "Clients" (
-               "Id" INTEGER NOT NULL CONSTRAINT "PK_Clients" PRIMARY KEY AUTOINCREMENT,
-               "Enabled" INTEGER NOT NULL,
-               "ClientId" TEXT NOT NULL,
-               "AllowOfflineAccess" INTEGER NOT NULL);
-           CREATE UNIQUE INDEX "IX_Clients_ClientId" ON "Clients" ("ClientId");"#,
-    )
-    .unwrap();
-    for (id, enabled, offline) in clients() {
-        conn.execute(
-            r#"INSERT INTO "Clients" ("Enabled", "ClientId", "AllowOfflineAccess") VALUES (?1, ?2, ?3)"#,
-            rusqlite::params![enabled, id, offline],
-        )
-        .unwrap();
-    }
-}
 
 /// Runs every case against `store_args(case)`; returns the cases whose body differed.
 fn compare_all(
@@ -67,10 +46,9 @@ fn compare_all(
 
 fn copied_fixture_dbs(dir: &Path, with_clients: bool) -> [std::path::PathBuf; 2] {
     ["protected", "unprotected"].map(|db| {
-        let to = dir.join(db_file(db));
-        std::fs::copy(fixture(db_file(db)), &to).unwrap();
+        let to = sqlite_copy(dir, db_file(db), false);
         if with_clients {
-            add_clients_sqlite(&to);
+            sqlite_clients(&to);
         }
         to
     })
@@ -188,23 +166,18 @@ fn handle_from_stdin_and_defaults() {
     );
     assert_eq!(r.line(), basic.body);
 
+    // `args`, then the fixture database `db` and `handle`.
+    let on = |mut args: Vec<String>, db: &str, handle: &str| {
+        args.extend(["--sqlite".into(), fixture(db_file(db)), handle.to_owned()]);
+        reftoken(&args, None)
+    };
+    let without_ring = |c: &Case| without(without(introspect_args(c), "--keyring"), "--app-name");
+
     // Without --now the current time is used: the fixture tokens expired long ago.
-    let r = reftoken(
-        &[
-            "introspect",
-            "--api",
-            "api1",
-            "--scope",
-            "api1.read",
-            "--keyring",
-            &fixture("keyring"),
-            "--app-name",
-            APP_NAME,
-            "--sqlite",
-            &fixture(db_file("protected")),
-            &basic.handle,
-        ],
-        None,
+    let r = on(
+        without(introspect_args(basic), "--now"),
+        "protected",
+        &basic.handle,
     );
     assert_eq!(r.line(), r#"{"active":false}"#);
     // A long-lived token created at 11:59 is active now only until its expiry.
@@ -212,32 +185,15 @@ fn handle_from_stdin_and_defaults() {
         .iter()
         .find(|c| c.name.starts_with("long_lifetime/api1"))
         .unwrap();
-    let mut args = introspect_args(long);
-    args.extend([
-        "--sqlite".into(),
-        fixture(db_file("protected")),
-        long.handle.clone(),
-    ]);
-    let at = args.iter().position(|a| a == "--now").unwrap();
-    args[at + 1] = (1740830400 + 366 * 86400).to_string();
-    assert_eq!(reftoken(&args, None).line(), r#"{"active":false}"#);
+    let mut args = without(introspect_args(long), "--now");
+    args.extend(["--now".into(), (1740830400 + 366 * 86400).to_string()]);
+    assert_eq!(
+        on(args, "protected", &long.handle).line(),
+        r#"{"active":false}"#
+    );
 
     // Protected rows need the key ring: an error, not a silent "inactive".
-    let r = reftoken(
-        &[
-            "introspect",
-            "--api",
-            "api1",
-            "--scope",
-            "api1.read",
-            "--now",
-            "1740830400",
-            "--sqlite",
-            &fixture(db_file("protected")),
-            &basic.handle,
-        ],
-        None,
-    );
+    let r = on(without_ring(basic), "protected", &basic.handle);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("--keyring"), "{}", r.stderr);
     // Unprotected rows do not.
@@ -245,23 +201,7 @@ fn handle_from_stdin_and_defaults() {
         .iter()
         .find(|c| c.name == "unprotected/basic/api1")
         .unwrap();
-    let r = reftoken(
-        &[
-            "introspect",
-            "--api",
-            "api1",
-            "--scope",
-            "api1.read",
-            "--scope",
-            "api1.write",
-            "--now",
-            "1740830400",
-            "--sqlite",
-            &fixture(db_file("unprotected")),
-            &plain.handle,
-        ],
-        None,
-    );
+    let r = on(without_ring(plain), "unprotected", &plain.handle);
     assert_eq!(r.line(), plain.body);
 
     // With --explain, inactive answers say why on stderr; stdout stays the exact body.
@@ -356,62 +296,15 @@ fn revoked_and_expired_rows_are_rejected() {
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
-/// The test server's URL from `REFTOKEN_TEST_POSTGRES`. The test that needs it is named
-/// `servers_*` and ignored by a plain `cargo test`; `scripts/test-rust.sh` runs it as a second
-/// pass (`-- --ignored servers_`) once `eval "$(scripts/test-servers.sh start)"` has set the
-/// variable (any PostgreSQL URL will do). Selected without it, it fails.
-fn postgres_url() -> String {
-    match std::env::var("REFTOKEN_TEST_POSTGRES") {
-        Ok(u) if !u.is_empty() => u,
-        _ => panic!(
-            "REFTOKEN_TEST_POSTGRES is not set: eval \"$(scripts/test-servers.sh start)\" starts a private \
-             PostgreSQL on a port of its own and sets it, then scripts/test-rust.sh"
-        ),
-    }
-}
-
-/// A database created for one test and dropped afterwards.
-struct TestDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    fn create(admin: &str, tag: &str) -> TestDb {
-        let name = format!("reftoken_{tag}_{}", std::process::id());
-        let mut c = postgres::Client::connect(admin, postgres::NoTls)
-            .expect("connect to REFTOKEN_TEST_POSTGRES");
-        // One statement per call: DROP/CREATE DATABASE cannot run in the implicit transaction of
-        // a multi-statement query.
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        TestDb {
-            admin: admin.to_owned(),
-            url: with_dbname(admin, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
+// The test that needs PostgreSQL is named `servers_*` and ignored by a plain `cargo test`;
+// `scripts/test-rust.sh` runs it as a second pass once `eval "$(scripts/test-servers.sh start)"`
+// has set `REFTOKEN_TEST_POSTGRES` (any PostgreSQL URL will do).
 
 /// Copies every row of both fixture databases into `PersistedGrants` at `url` (their keys
 /// are distinct), and the fixture's clients into a `Clients` table when `with_clients`.
 fn copy_rows(url: &str, with_clients: bool) -> usize {
     let mut pg = postgres::Client::connect(url, postgres::NoTls).unwrap();
     pg.batch_execute("SET TIME ZONE 'UTC'").unwrap();
-    pg.batch_execute(PG_SCHEMA).unwrap();
     let insert = pg
         .prepare(
             r#"INSERT INTO "PersistedGrants" ("Key", "Type", "SubjectId", "SessionId", "ClientId", "Description",
@@ -468,10 +361,13 @@ fn copy_rows(url: &str, with_clients: bool) -> usize {
 #[test]
 #[ignore = "needs PostgreSQL (REFTOKEN_TEST_POSTGRES): eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_every_postgres_row_introspects_as_duende_answered() {
-    let admin = postgres_url();
+    let admin = server(
+        "REFTOKEN_TEST_POSTGRES",
+        "servers_every_postgres_row_introspects_as_duende_answered",
+    );
     let all = cases();
 
-    let db = TestDb::create(&admin, "cli_grants");
+    let db = GrantsDb::create(&admin, "cli_grants", &[]);
     assert!(copy_rows(&db.url, false) >= 100);
     let (same, errors, differ) = compare_all(&all, |_| vec!["--postgres".into(), db.url.clone()]);
     assert_eq!(
@@ -482,7 +378,7 @@ fn servers_every_postgres_row_introspects_as_duende_answered() {
     );
     assert_eq!(same + errors + differ.len(), all.len());
 
-    let db2 = TestDb::create(&admin, "cli_config");
+    let db2 = GrantsDb::create(&admin, "cli_config", &[]);
     copy_rows(&db2.url, true);
     let (same, errors, differ) = compare_all(&all, |_| vec!["--postgres".into(), db2.url.clone()]);
     assert!(differ.is_empty(), "{}", differ.join("\n"));

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{fixture, fixtures, json, reftoken, unix_now};
+use common::{Run, fixture, fixtures, json, reftoken, unix_now};
 use reftoken::instant::Instant;
 use serde_json::Value;
 
@@ -94,27 +94,29 @@ fn fixture_counts(file: &str) -> (BTreeMap<String, ByType>, ByType, u64) {
 
 const FIXTURE_KEY: &str = "3e8fa111-b37f-4806-a7d7-20ddc589534f";
 
+/// `reftoken keyring check --keyring RING --app-name APP_NAME MORE...`.
+fn check(ring: &str, app_name: &str, more: &[&str]) -> Run {
+    let mut args = vec![
+        "keyring",
+        "check",
+        "--keyring",
+        ring,
+        "--app-name",
+        app_name,
+    ];
+    args.extend_from_slice(more);
+    reftoken(&args, None)
+}
+
 #[test]
 fn keyring_check_attributes_grants_to_keys_and_finds_a_removed_key() {
     let (by_key, plain, total) = fixture_counts("persisted-grants.db");
     assert_eq!(by_key.keys().collect::<Vec<_>>(), [FIXTURE_KEY]);
     let db = fixture("persisted-grants.db");
-    let args = |ring: &str| {
-        vec![
-            "keyring".to_owned(),
-            "check".into(),
-            "--keyring".into(),
-            ring.to_owned(),
-            "--app-name".into(),
-            common::APP_NAME.into(),
-            "--sqlite".into(),
-            db.clone(),
-            "--json".into(),
-        ]
-    };
+    let store = ["--sqlite", db.as_str(), "--json"];
 
     // The host's own ring: its one key is the default, and protects every protected row.
-    let r = reftoken(&args(&fixture("keyring")), None);
+    let r = check(&fixture("keyring"), common::APP_NAME, &store);
     let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
     assert_eq!(j["default_key"], FIXTURE_KEY);
     assert_eq!(j["grants"]["total"], total);
@@ -138,7 +140,7 @@ fn keyring_check_attributes_grants_to_keys_and_finds_a_removed_key() {
     // The key removed (a ring rebuilt without it): every protected grant names a key that is
     // not there; there is no default key; exit 1 after the report.
     let dir = tempfile::tempdir().unwrap();
-    let r = reftoken(&args(dir.path().to_str().unwrap()), None);
+    let r = check(dir.path().to_str().unwrap(), common::APP_NAME, &store);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
     assert_eq!(j["default_key"], Value::Null);
@@ -157,9 +159,7 @@ fn keyring_check_attributes_grants_to_keys_and_finds_a_removed_key() {
     );
 
     // Another application name: the key is there, the payloads do not authenticate.
-    let mut a = args(&fixture("keyring"));
-    a[5] = "no-such-application".into();
-    let r = reftoken(&a, None);
+    let r = check(&fixture("keyring"), "no-such-application", &store);
     assert_eq!(r.code, 1);
     let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
     let protected: u64 = by_key[FIXTURE_KEY].values().sum();
@@ -234,18 +234,7 @@ fn keyring_check_reports_default_expiring_revoked_and_unusable_keys() {
         ),
     );
     let ring = dir.path().to_str().unwrap();
-    let r = reftoken(
-        &[
-            "keyring",
-            "check",
-            "--keyring",
-            ring,
-            "--app-name",
-            "app",
-            "--json",
-        ],
-        None,
-    );
+    let r = check(ring, "app", &["--json"]);
     let j = json(&r);
     assert_eq!(j["default_key"], current);
     assert_eq!(j["healthy"], true);
@@ -273,19 +262,7 @@ fn keyring_check_reports_default_expiring_revoked_and_unusable_keys() {
     );
 
     // The text form says the same, and a shorter window drops "expiring".
-    let r = reftoken(
-        &[
-            "keyring",
-            "check",
-            "--keyring",
-            ring,
-            "--app-name",
-            "app",
-            "--expiring-within",
-            "2",
-        ],
-        None,
-    );
+    let r = check(ring, "app", &["--expiring-within", "2"]);
     let text = r.line();
     assert!(text.contains(&format!("default key: {current}")), "{text}");
     assert!(

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as Clock};
 
 use common::stores::{GrantsDb, MIGRATIONS, count, sqlite_copy};
-use common::{json, reftoken, server, unix_now};
+use common::{json, new_handle, reftoken, server, unix_now};
 use reftoken::grant::{self, Claim, Token};
 use reftoken::instant::Instant;
 use reftoken::validation::StoredGrant;
@@ -32,14 +32,6 @@ fn token_data(sub: &str) -> String {
         ..Token::default()
     };
     grant::seal_data(&t.to_json(), false)
-}
-
-fn new_handle() -> (String, String) {
-    let handle = reftoken::handle::new_handle().unwrap().to_string();
-    let key = reftoken::key::store_key(&handle, "reference_token")
-        .unwrap()
-        .to_string();
-    (handle, key)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{APP_NAME, Case, cases, db_file, fixture, introspect_args, load, reftoken};
+use common::stores::{sqlite_clients, sqlite_copy};
+use common::{APP_NAME, Case, cases, db_file, fixture, introspect_args, load, reftoken, without};
 
 const INACTIVE: &str = r#"{"active":false}"#;
 
@@ -397,21 +398,13 @@ fn a_missing_or_wrong_application_name_is_named() {
 
     // introspect needs the application name with the key ring, and says what it is.
     let basic = case("basic/api1");
-    let r = reftoken(
-        &[
-            "introspect",
-            "--api",
-            "api1",
-            "--scope",
-            "api1.read",
-            "--keyring",
-            &ring,
-            "--sqlite",
-            &fixture(db_file("protected")),
-            &basic.handle,
-        ],
-        None,
-    );
+    let mut args = without(introspect_args(&basic), "--app-name");
+    args.extend([
+        "--sqlite".into(),
+        fixture(db_file("protected")),
+        basic.handle.clone(),
+    ]);
+    let r = reftoken(&args, None);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.is_empty());
     assert!(
@@ -424,29 +417,11 @@ fn a_missing_or_wrong_application_name_is_named() {
     );
 }
 
-/// Adds the configuration store's `Clients` table (as EF Core names its columns).
-fn add_clients(db: &Path) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch(
-        r#"CREATE TABLE "Clients" ("Id" INTEGER PRIMARY KEY, "Enabled" INTEGER NOT NULL,
-                                   "ClientId" TEXT NOT NULL, "AllowOfflineAccess" INTEGER NOT NULL);"#,
-    )
-    .unwrap();
-    for (id, enabled, offline) in common::clients() {
-        conn.execute(
-            r#"INSERT INTO "Clients" ("Enabled", "ClientId", "AllowOfflineAccess") VALUES (?1, ?2, ?3)"#,
-            rusqlite::params![enabled, id, offline],
-        )
-        .unwrap();
-    }
-}
-
 #[test]
 fn explain_says_why_a_token_is_inactive() {
     let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join(db_file("protected"));
-    std::fs::copy(fixture(db_file("protected")), &db).unwrap();
-    add_clients(&db);
+    let db = sqlite_copy(tmp.path(), db_file("protected"), false);
+    sqlite_clients(&db);
     let db = db.to_str().unwrap().to_owned();
     let key = |handle: &str, t: &str| {
         reftoken(&["key", handle, "--grant-type", t], None)

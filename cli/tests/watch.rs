@@ -11,25 +11,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
-use common::{PG_SCHEMA, reftoken, with_dbname};
+use common::stores::GrantsDb;
+use common::{new_handle, reftoken, server, spawn};
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// The server URL in `var`; a test that needs it runs only when selected (`--ignored
-/// servers_`), so without it it fails.
-fn server(var: &str, test: &str) -> String {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{test}: {var} is not set: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"
-        ),
-    }
-}
 
 /// A running `reftoken watch`, killed when dropped.
 struct Watch {
@@ -54,14 +44,7 @@ fn lines<R: std::io::Read + Send + 'static>(r: R) -> Receiver<String> {
 impl Watch {
     /// Starts `reftoken watch ARGS...` and waits until it says it listens.
     fn start(args: &[&str]) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reftoken"))
-            .arg("watch")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the reftoken binary runs");
+        let mut child = spawn(&[&["watch"], args].concat(), Stdio::null());
         let stdout: ChildStdout = child.stdout.take().unwrap();
         let w = Watch {
             stdout: Some(lines(stdout)),
@@ -98,65 +81,16 @@ impl Drop for Watch {
     }
 }
 
-/// A database of its own with the table and the migration, dropped afterwards.
-struct GrantsDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl GrantsDb {
-    fn create(admin: &str, tag: &str) -> GrantsDb {
-        let name = format!("reftoken_watch_{tag}_{}", std::process::id());
-        let mut c = postgres::Client::connect(admin, postgres::NoTls).expect("connect");
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let db = GrantsDb {
-            admin: admin.to_owned(),
-            url: with_dbname(admin, &name),
-            name,
-        };
-        let migration = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../migrations/postgres/0001_reftoken_revocation_notify.sql"
-        ))
-        .unwrap();
-        let mut c = db.connect();
-        c.batch_execute(PG_SCHEMA).unwrap();
-        c.batch_execute(&migration).unwrap();
-        db
-    }
-
-    fn connect(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect")
-    }
-
-    /// Inserts a reference token's row under the key of a new handle; returns the key.
-    fn insert(&self, c: &mut postgres::Client) -> String {
-        let handle = reftoken::handle::new_handle().unwrap().to_string();
-        let key = reftoken::key::store_key(&handle, "reference_token")
-            .unwrap()
-            .to_string();
-        c.execute(
-            r#"INSERT INTO "PersistedGrants" ("Key", "Type", "SubjectId", "ClientId", "CreationTime", "Expiration", "Data")
-               VALUES ($1, 'reference_token', 'alice', 'client1', now(), now() + interval '1 hour', '{}')"#,
-            &[&key],
-        )
-        .unwrap();
-        key
-    }
-}
-
-impl Drop for GrantsDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
+/// A reference token's row under the key of a new handle; returns the key.
+fn insert(c: &mut postgres::Client) -> String {
+    let (_, key) = new_handle();
+    c.execute(
+        r#"INSERT INTO "PersistedGrants" ("Key", "Type", "SubjectId", "ClientId", "CreationTime", "Expiration", "Data")
+           VALUES ($1, 'reference_token', 'alice', 'client1', now(), now() + interval '1 hour', '{}')"#,
+        &[&key],
+    )
+    .unwrap();
+    key
 }
 
 #[test]
@@ -166,9 +100,9 @@ fn servers_prints_the_keys_of_deleted_grants_as_they_go() {
         "REFTOKEN_TEST_POSTGRES_NOTIFY",
         "servers_prints_the_keys_of_deleted_grants_as_they_go",
     );
-    let db = GrantsDb::create(&admin, "pg");
+    let db = GrantsDb::create(&admin, "watch_pg", &["0001_reftoken_revocation_notify"]);
     let mut c = db.connect();
-    let (a, b, kept) = (db.insert(&mut c), db.insert(&mut c), db.insert(&mut c));
+    let (a, b, kept) = (insert(&mut c), insert(&mut c), insert(&mut c));
     let watch = Watch::start(&["--postgres", &db.url]);
     let other = Watch::start(&["--postgres", &db.url, "--channel", "another_channel"]);
 
@@ -193,7 +127,7 @@ fn servers_prints_the_keys_of_deleted_grants_as_they_go() {
     assert_eq!(watch.next(), b);
 
     // Several rows in one transaction: their keys at commit, in order. Then TRUNCATE: "*".
-    let d = db.insert(&mut c);
+    let d = insert(&mut c);
     let mut t = c.transaction().unwrap();
     for key in [&d, &b] {
         t.execute(r#"DELETE FROM "PersistedGrants" WHERE "Key" = $1"#, &[key])

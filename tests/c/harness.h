@@ -2,11 +2,24 @@
 #ifndef REFTOKEN_HARNESS_H
 #define REFTOKEN_HARNESS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 extern int harness_passed;
 extern int harness_failed;
+
+/* The fixture case files (tab-separated lines, `#` comments), in test_fixtures.c. */
+
+/* A reftoken_client_enabled_fn: whether `id` is in `ctx`, a comma-separated list of client
+ * ids (what a "# enabled clients: " line lists). */
+bool harness_client_listed(void *ctx, const char *id, size_t len);
+/* The next case line of `f` in getline's buffer `*line` (its newline removed), or NULL at the
+ * end: comments and empty lines are skipped, and the list of a "# enabled clients: " line is
+ * copied into `clients` (`clients_cap` bytes). */
+char *harness_case_line(FILE *f, char **line, size_t *cap, char *clients, size_t clients_cap);
+/* Splits `line` at tabs in place into at most `max` fields; returns how many. */
+int harness_split_tabs(char *line, char **fields, int max);
 
 #define CHECK(cond)                                                                  \
     do {                                                                             \

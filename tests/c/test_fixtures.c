@@ -13,9 +13,8 @@
 
 static char enabled_clients[512];
 
-static bool client_enabled(void *ctx, const char *id, size_t len) {
-    (void)ctx;
-    const char *p = enabled_clients;
+bool harness_client_listed(void *ctx, const char *id, size_t len) {
+    const char *p = ctx;
     while (*p) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -26,8 +25,22 @@ static bool client_enabled(void *ctx, const char *id, size_t len) {
     return false;
 }
 
-/* Splits `line` at tabs in place; returns the number of fields. */
-static int split_tabs(char *line, char **fields, int max) {
+char *harness_case_line(FILE *f, char **line, size_t *cap, char *clients, size_t clients_cap) {
+    ssize_t got;
+    while ((got = getline(line, cap, f)) > 0) {
+        char *l = *line;
+        if (l[got - 1] == '\n') l[--got] = '\0';
+        if (strncmp(l, "# enabled clients: ", 19) == 0) {
+            snprintf(clients, clients_cap, "%s", l + 19);
+            continue;
+        }
+        if (l[0] == '#' || l[0] == '\0') continue;
+        return l;
+    }
+    return NULL;
+}
+
+int harness_split_tabs(char *line, char **fields, int max) {
     int n = 0;
     fields[n++] = line;
     for (char *p = line; *p && n < max; p++) {
@@ -48,18 +61,11 @@ void test_fixtures(void) {
     if (!f) return;
     char *line = NULL;
     size_t cap = 0;
-    ssize_t got;
     int cases = 0, protected_cases = 0, errors = 0;
     char *out = malloc(1 << 16);
-    while ((got = getline(&line, &cap, f)) > 0) {
-        if (line[got - 1] == '\n') line[--got] = '\0';
-        if (strncmp(line, "# enabled clients: ", 19) == 0) {
-            snprintf(enabled_clients, sizeof enabled_clients, "%s", line + 19);
-            continue;
-        }
-        if (line[0] == '#' || line[0] == '\0') continue;
+    while (harness_case_line(f, &line, &cap, enabled_clients, sizeof enabled_clients)) {
         char *fld[8];
-        if (split_tabs(line, fld, 8) != 8) {
+        if (harness_split_tabs(line, fld, 8) != 8) {
             CHECK(!"a fixture line has 8 fields");
             continue;
         }
@@ -67,7 +73,7 @@ void test_fixtures(void) {
         reftoken_caller caller = {strcmp(fld[1], "api") == 0 ? REFTOKEN_CALLER_API : REFTOKEN_CALLER_CLIENT,
                                   {fld[2], strlen(fld[2])},
                                   {scopes, strlen(scopes)}};
-        reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, client_enabled, NULL, NULL, NULL};
+        reftoken_options opts = {REFTOKEN_IDENTITYSERVER_LATEST, harness_client_listed, enabled_clients, NULL, NULL};
         int64_t now = strtoll(fld[4], NULL, 10);
         size_t len = 0;
         reftoken_status st = reftoken_introspect_data(data, strlen(data), ring, &caller, now, &opts, out, 1 << 16, &len);

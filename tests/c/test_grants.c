@@ -7,6 +7,14 @@
 #define XSD "http://www.w3.org/2001/XMLSchema#"
 #define S(lit) lit, sizeof(lit) - 1
 
+/* Reads `field` of grant `g` into the array `buf` (its length into `len`) and checks it is
+ * `expected`; a macro, so that a failure names the line of its use. */
+#define CHECK_FIELD(g, field, buf, len, expected)                                                  \
+    do {                                                                                           \
+        CHECK_STATUS(reftoken_grant_field((g), (field), (buf), sizeof(buf), &(len)), REFTOKEN_OK); \
+        CHECK_STR((buf), (len), (expected));                                                       \
+    } while (0)
+
 static reftoken_grant *sample_grant(void) {
     reftoken_grant *g = NULL;
     /* 2024-01-01T00:00:00Z, one hour. */
@@ -46,18 +54,12 @@ static void test_build_and_read(void) {
     CHECK(strncmp(data, "{\"PersistentGrantDataContainerVersion\":1,\"DataProtected\":false,\"Payload\":\"{\\u0022AllowedSigningAlgorithms\\u0022:[]", 109) == 0);
 
     /* Fields of the row. */
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_SUBJECT_ID, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "alice");
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_SESSION_ID, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "S1");
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_CLIENT_ID, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "client1");
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_ISSUER, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "https://idp.example");
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_CREATION_TIME, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "2024-01-01T00:00:00Z");
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_EXPIRATION, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "2024-01-01T01:00:00Z");
+    CHECK_FIELD(g, REFTOKEN_FIELD_SUBJECT_ID, buf, len, "alice");
+    CHECK_FIELD(g, REFTOKEN_FIELD_SESSION_ID, buf, len, "S1");
+    CHECK_FIELD(g, REFTOKEN_FIELD_CLIENT_ID, buf, len, "client1");
+    CHECK_FIELD(g, REFTOKEN_FIELD_ISSUER, buf, len, "https://idp.example");
+    CHECK_FIELD(g, REFTOKEN_FIELD_CREATION_TIME, buf, len, "2024-01-01T00:00:00Z");
+    CHECK_FIELD(g, REFTOKEN_FIELD_EXPIRATION, buf, len, "2024-01-01T01:00:00Z");
     CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_DESCRIPTION, buf, sizeof buf, &len), REFTOKEN_NOT_FOUND);
     CHECK(len == 0);
     CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_CONFIRMATION, buf, sizeof buf, &len), REFTOKEN_NOT_FOUND);
@@ -71,14 +73,12 @@ static void test_build_and_read(void) {
 
     /* Description and confirmation can be set and cleared. */
     CHECK_STATUS(reftoken_grant_set_description(g, S("my token")), REFTOKEN_OK);
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_DESCRIPTION, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "my token");
+    CHECK_FIELD(g, REFTOKEN_FIELD_DESCRIPTION, buf, len, "my token");
     CHECK_STATUS(reftoken_grant_set_description(g, NULL, 0), REFTOKEN_OK);
     CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_DESCRIPTION, buf, sizeof buf, &len), REFTOKEN_NOT_FOUND);
     CHECK_STATUS(reftoken_grant_set_confirmation(g, S("{\"x5t#S256\":\"abc\"}")), REFTOKEN_OK);
     CHECK_STATUS(reftoken_grant_set_confirmation(g, S("{not json")), REFTOKEN_MALFORMED_INPUT);
-    CHECK_STATUS(reftoken_grant_field(g, REFTOKEN_FIELD_CONFIRMATION, buf, sizeof buf, &len), REFTOKEN_OK);
-    CHECK_STR(buf, len, "{\"x5t#S256\":\"abc\"}");
+    CHECK_FIELD(g, REFTOKEN_FIELD_CONFIRMATION, buf, len, "{\"x5t#S256\":\"abc\"}");
 
     /* The Data column parses back into the same token. */
     CHECK_STATUS(reftoken_grant_data(g, data, sizeof data, &data_len), REFTOKEN_OK);

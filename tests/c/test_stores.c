@@ -51,48 +51,21 @@ static size_t n_cases;
 static char enabled_clients[512];
 static char **case_lines;
 
-static bool client_enabled(void *ctx, const char *id, size_t len) {
-    (void)ctx;
-    const char *p = enabled_clients;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == len && memcmp(p, id, len) == 0) return true;
-        if (!end) break;
-        p = end + 1;
-    }
-    return false;
-}
-
 static void load_cases(void) {
     FILE *f = fopen(STORE_CASES, "r");
     CHECK(f != NULL);
     if (!f) return;
     char *line = NULL;
     size_t cap = 0;
-    ssize_t got;
     size_t room = 0;
-    while ((got = getline(&line, &cap, f)) > 0) {
-        if (line[got - 1] == '\n') line[--got] = '\0';
-        if (strncmp(line, "# enabled clients: ", 19) == 0) {
-            snprintf(enabled_clients, sizeof enabled_clients, "%s", line + 19);
-            continue;
-        }
-        if (line[0] == '#' || line[0] == '\0') continue;
+    while (harness_case_line(f, &line, &cap, enabled_clients, sizeof enabled_clients)) {
         if (n_cases == room) {
             room = room ? 2 * room : 256;
             cases = realloc(cases, room * sizeof *cases);
             case_lines = realloc(case_lines, room * sizeof *case_lines);
         }
         char *own = strdup(line), *fld[10];
-        int n = 0;
-        fld[n++] = own;
-        for (char *p = own; *p && n < 10; p++)
-            if (*p == '\t') {
-                *p = '\0';
-                fld[n++] = p + 1;
-            }
-        if (n != 10) {
+        if (harness_split_tabs(own, fld, 10) != 10) {
             CHECK(!"a store case has 10 fields");
             free(own);
             continue;
@@ -129,7 +102,8 @@ static size_t run_cases(const char *label, reftoken_validator *protected_v, reft
     reftoken_options opts;
     memset(&opts, 0, sizeof opts); /* later fields: NULL callbacks, IdentityServer's defaults */
     opts.identityserver_version = REFTOKEN_IDENTITYSERVER_LATEST;
-    opts.client_enabled = client_enabled;
+    opts.client_enabled = harness_client_listed;
+    opts.client_enabled_ctx = enabled_clients;
     char *out = malloc(1 << 16);
     size_t matched = 0;
     for (size_t i = 0; i < n_cases; i++) {
@@ -279,6 +253,19 @@ static void temp_db_remove(temp_db *t) {
     rmdir(t->dir);
 }
 
+/* The adapter over `t`'s database with `max_connections`; on failure (NULL) it says why and
+ * removes `t`. */
+static sqlite_store *temp_db_open(temp_db *t, unsigned max_connections) {
+    char err[256];
+    sqlite_store *store = NULL;
+    CHECK(sqlite_store_open(t->path, max_connections, &store, err, sizeof err) == 0);
+    if (!store) {
+        fprintf(stderr, "%s\n", err);
+        temp_db_remove(t);
+    }
+    return store;
+}
+
 /* Issues a token for client1 (scope api1.read) created at `created` living `lifetime`
  * seconds, stores its row, and writes its handle (REFTOKEN_HANDLE_LEN + 1 bytes). */
 static int store_token(sqlite3 *db, int64_t created, int32_t lifetime, char *handle) {
@@ -340,14 +327,8 @@ static int validate_at(reftoken_validator *v, const char *handle, int64_t now, u
 static void test_revocation_expiry_and_cache(void) {
     temp_db t;
     CHECK(temp_db_create(&t) == 0);
-    char err[256];
-    sqlite_store *store = NULL;
-    CHECK(sqlite_store_open(t.path, 2, &store, err, sizeof err) == 0);
-    if (!store) {
-        fprintf(stderr, "%s\n", err);
-        temp_db_remove(&t);
-        return;
-    }
+    sqlite_store *store = temp_db_open(&t, 2);
+    if (!store) return;
     counting_lookup cl = {sqlite_store_lookup, store, 0};
     const int64_t T = NOW;
     uint32_t why = 0;
@@ -434,6 +415,7 @@ static void test_revocation_expiry_and_cache(void) {
     size_t hlen;
     CHECK_STATUS(reftoken_handle_new(h7, sizeof h7, &hlen), REFTOKEN_OK);
     CHECK_STATUS(reftoken_validator_validate(v, h7, hlen, &API1, T, NULL, NULL, &verdict), REFTOKEN_IO_ERROR);
+    char err[256];
     sqlite_store_last_error(store, err, sizeof err);
     CHECK(strstr(err, "PersistedGrants") != NULL);
 
@@ -554,14 +536,8 @@ static void test_load(void) {
             s.handles[n][101] = '\0';
         }
     }
-    char err[256];
-    sqlite_store *store = NULL;
-    CHECK(sqlite_store_open(t.path, 4, &store, err, sizeof err) == 0);
-    if (!store) {
-        fprintf(stderr, "%s\n", err);
-        temp_db_remove(&t);
-        return;
-    }
+    sqlite_store *store = temp_db_open(&t, 4);
+    if (!store) return;
     counting_lookup cl = {sqlite_store_lookup, store, 0};
     CHECK_STATUS(reftoken_validator_new(count_lookup, &cl, NULL, 1000, 3600, &s.v), REFTOKEN_OK);
 

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
@@ -25,15 +25,20 @@ impl Run {
     }
 }
 
-/// Runs `reftoken args...` with `stdin` (or an empty stdin).
-pub fn reftoken<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&[u8]>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reftoken"))
+/// Starts `reftoken args...` with `stdin`, its stdout and stderr piped.
+pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_reftoken"))
         .args(args)
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the reftoken binary runs");
+        .expect("the reftoken binary runs")
+}
+
+/// Runs `reftoken args...` with `stdin` (or an empty stdin).
+pub fn reftoken<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&[u8]>) -> Run {
+    let mut child = spawn(args, Stdio::piped());
     let mut pipe = child.stdin.take().unwrap();
     // The command may exit without reading its stdin (usage errors).
     if let Err(e) = pipe.write_all(stdin.unwrap_or_default()) {
@@ -185,6 +190,16 @@ pub fn introspect_args(case: &Case) -> Vec<String> {
     a
 }
 
+/// `args` (of `introspect_args`) without `flag` and its value.
+pub fn without(mut args: Vec<String>, flag: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("no {flag} in {args:?}"));
+    args.drain(at..at + 2);
+    args
+}
+
 /// The fixture database file of a case's `db`.
 pub fn db_file(db: &str) -> &'static str {
     match db {
@@ -240,6 +255,15 @@ pub fn server(var: &str, test: &str) -> String {
     }
 }
 
+/// A new reference token handle and its store key.
+pub fn new_handle() -> (String, String) {
+    let handle = reftoken::handle::new_handle().unwrap().to_string();
+    let key = reftoken::key::store_key(&handle, "reference_token")
+        .unwrap()
+        .to_string();
+    (handle, key)
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -248,12 +272,13 @@ pub fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// Asserts that `reftoken args...` exits with `code` and prints nothing on stdout: 2, a usage
-/// error; 1, a failure, said on stderr as an error that names no password.
-pub fn assert_exits(code: i32, args: &[&str]) {
+/// Asserts that `reftoken args...` exits with `code`, prints nothing on stdout and explains
+/// itself on stderr: 2, a usage error; 1, a failure, said as an error that names no password.
+pub fn assert_exits(code: i32, args: &[&str]) -> Run {
     let r = reftoken(args, None);
     assert_eq!(r.code, code, "{args:?}: {}", r.stderr);
     assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+    assert!(!r.stderr.is_empty(), "{args:?} explains itself");
     if code == 1 {
         assert!(
             r.stderr.starts_with("reftoken: error: ") && !r.stderr.contains("hunter2"),
@@ -261,6 +286,24 @@ pub fn assert_exits(code: i32, args: &[&str]) {
             r.stderr
         );
     }
+    r
+}
+
+/// Asserts that `reftoken args...` fails (exit 1, see `assert_exits`) with one line of error
+/// that says `says`.
+pub fn assert_fails(args: &[&str], says: &str) {
+    let r = assert_exits(1, args);
+    assert!(
+        r.stderr.contains(says),
+        "reftoken {args:?} should say {says:?}: {}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one line of error: {}",
+        r.stderr
+    );
 }
 
 /// One test per command line, each `name: [args...];` asserting the exit code `code` (see
@@ -271,6 +314,18 @@ macro_rules! exits {
         #[test]
         fn $name() {
             $crate::common::assert_exits($code, &[$($arg),*]);
+        }
+    )*};
+}
+
+/// One test per command line, each `name: [args...] => "what stderr says";` asserting a
+/// failure that says so (see `assert_fails`).
+#[macro_export]
+macro_rules! fails {
+    ($($name:ident: [$($arg:expr),* $(,)?] => $says:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            $crate::common::assert_fails(&[$($arg),*], $says);
         }
     )*};
 }

@@ -23,6 +23,28 @@ pub fn sqlite_copy(dir: &Path, file: &str, empty: bool) -> PathBuf {
     path
 }
 
+/// Adds the configuration store's `Clients` table (the columns the CLI reads, as EF Core
+/// names them) with the fixture's clients.
+pub fn sqlite_clients(db: &Path) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(
+        r#"CREATE TABLE "Clients" (
+               "Id" INTEGER NOT NULL CONSTRAINT "PK_Clients" PRIMARY KEY AUTOINCREMENT,
+               "Enabled" INTEGER NOT NULL,
+               "ClientId" TEXT NOT NULL,
+               "AllowOfflineAccess" INTEGER NOT NULL);
+           CREATE UNIQUE INDEX "IX_Clients_ClientId" ON "Clients" ("ClientId");"#,
+    )
+    .unwrap();
+    for (id, enabled, offline) in super::clients() {
+        conn.execute(
+            r#"INSERT INTO "Clients" ("Enabled", "ClientId", "AllowOfflineAccess") VALUES (?1, ?2, ?3)"#,
+            rusqlite::params![enabled, id, offline],
+        )
+        .unwrap();
+    }
+}
+
 /// Inserts `n` rows whose Expiration and ConsumedTime are SQLite time expressions relative to
 /// now (`None`: NULL), in EF Core's text format (SQLite's own clock and formatting).
 pub fn sqlite_rows(
