@@ -10,7 +10,9 @@
 //! One test per entry point and argument. tests/c/stress_abi.c has the same cases under
 //! valgrind and AddressSanitizer.
 
-use std::ffi::{c_char, c_void};
+mod common;
+
+use std::ffi::{CStr, c_char, c_void};
 use std::ptr::{null, null_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,6 +24,8 @@ use reftoken::instant::Instant;
 use reftoken::jwt::{self, MAX_KEY_TEXT_LEN, SigningKey};
 use reftoken::{Error, endpoint, key, limits, validation};
 use reftoken_ffi::*;
+
+use common::DpFn;
 
 /// Bytes of each argument that really are there.
 const BUF: usize = 16;
@@ -139,10 +143,21 @@ fn core_ring() -> KeyRing {
         .with_application_name(Some("app"))
 }
 
-const PURPOSE: reftoken_str = reftoken_str {
-    ptr: c"p".as_ptr(),
-    len: 1,
+const PURPOSE: reftoken_str = cstr(c"p");
+
+/// No value: a NULL pointer and no length.
+const NONE: reftoken_str = reftoken_str {
+    ptr: null(),
+    len: 0,
 };
+
+/// A whole C string literal as a `reftoken_str`.
+const fn cstr(s: &'static CStr) -> reftoken_str {
+    reftoken_str {
+        ptr: s.as_ptr(),
+        len: s.count_bytes(),
+    }
+}
 
 const EC_JWK: &str =
     r#"{"kty":"EC","crv":"P-256","d":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA","kid":"k1"}"#;
@@ -150,21 +165,27 @@ const EC_JWK: &str =
 // ---------------------------------------------------------------------------------------------
 // Store keys
 
-#[test]
-fn store_key_refuses_a_handle_over_4096_bytes_unread() {
-    let b = Guarded::not_utf8();
+/// `reftoken_store_key` of `handle` and `grant_type`: the status and the key written.
+fn store_key(handle: reftoken_str, grant_type: reftoken_str) -> (reftoken_status, Vec<u8>) {
     let (mut out, mut len) = ([0u8; 65], 0);
     let st = unsafe {
         reftoken_store_key(
-            b.text(),
-            limits::MAX_HANDLE_LEN + 1,
-            c"reference_token".as_ptr(),
-            15,
+            handle.ptr,
+            handle.len,
+            grant_type.ptr,
+            grant_type.len,
             out.as_mut_ptr().cast(),
             out.len(),
             &mut len,
         )
     };
+    (st, out[..len.min(out.len())].to_vec())
+}
+
+#[test]
+fn store_key_refuses_a_handle_over_4096_bytes_unread() {
+    let b = Guarded::not_utf8();
+    let (st, _) = store_key(b.str(limits::MAX_HANDLE_LEN + 1), cstr(c"reference_token"));
     let core = key::store_key(&"A".repeat(limits::MAX_HANDLE_LEN + 1), "reference_token");
     assert_too_large(st, core.unwrap_err(), "handle ");
 }
@@ -172,18 +193,7 @@ fn store_key_refuses_a_handle_over_4096_bytes_unread() {
 #[test]
 fn store_key_refuses_a_grant_type_over_256_bytes_unread() {
     let b = Guarded::not_utf8();
-    let (mut out, mut len) = ([0u8; 65], 0);
-    let st = unsafe {
-        reftoken_store_key(
-            c"A-1".as_ptr(),
-            3,
-            b.text(),
-            limits::MAX_GRANT_TYPE_LEN + 1,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
+    let (st, _) = store_key(cstr(c"A-1"), b.str(limits::MAX_GRANT_TYPE_LEN + 1));
     let core = key::store_key("A-1", &"g".repeat(limits::MAX_GRANT_TYPE_LEN + 1));
     assert_too_large(st, core.unwrap_err(), "grant type ");
 }
@@ -218,35 +228,39 @@ fn handle_is_wellformed_says_no_to_a_handle_over_66_bytes_unread() {
 // ---------------------------------------------------------------------------------------------
 // Grants
 
-#[test]
-fn grant_parse_refuses_a_data_column_over_1_mib_unread() {
+/// `parse` of a text one byte over `limits::MAX_DATA_LEN`, which must make no grant: the
+/// status.
+fn parse_over_the_data_limit(
+    parse: impl FnOnce(*const c_char, usize, &mut *mut reftoken_grant) -> reftoken_status,
+) -> reftoken_status {
     let b = Guarded::not_utf8();
     let mut g = null_mut();
-    let st = unsafe { reftoken_grant_parse(b.text(), limits::MAX_DATA_LEN + 1, &mut g) };
+    let st = parse(b.text(), limits::MAX_DATA_LEN + 1, &mut g);
     assert!(g.is_null());
+    st
+}
+
+#[test]
+fn grant_parse_refuses_a_data_column_over_1_mib_unread() {
+    let st = parse_over_the_data_limit(|t, n, g| unsafe { reftoken_grant_parse(t, n, g) });
     let core = grant::read_token(&spaces(limits::MAX_DATA_LEN + 1));
     assert_too_large(st, core.unwrap_err(), "Data column ");
 }
 
 #[test]
 fn grant_parse_protected_refuses_a_data_column_over_1_mib_unread() {
-    let b = Guarded::not_utf8();
     let k = ring();
-    let mut g = null_mut();
     let st =
-        unsafe { reftoken_grant_parse_protected(b.text(), limits::MAX_DATA_LEN + 1, k, &mut g) };
+        parse_over_the_data_limit(|t, n, g| unsafe { reftoken_grant_parse_protected(t, n, k, g) });
     unsafe { reftoken_keyring_free(k) };
-    assert!(g.is_null());
     let core = validation::read_token(&spaces(limits::MAX_DATA_LEN + 1), None);
     assert_too_large(st, core.unwrap_err(), "Data column ");
 }
 
 #[test]
 fn grant_parse_token_json_refuses_json_over_1_mib_unread() {
-    let b = Guarded::not_utf8();
-    let mut g = null_mut();
-    let st = unsafe { reftoken_grant_parse_token_json(b.text(), limits::MAX_DATA_LEN + 1, &mut g) };
-    assert!(g.is_null());
+    let st =
+        parse_over_the_data_limit(|t, n, g| unsafe { reftoken_grant_parse_token_json(t, n, g) });
     let core = Token::from_json(&spaces(limits::MAX_DATA_LEN + 1));
     assert_too_large(st, core.unwrap_err(), "token JSON ");
 }
@@ -254,17 +268,7 @@ fn grant_parse_token_json_refuses_json_over_1_mib_unread() {
 #[test]
 fn introspect_data_refuses_a_data_column_over_1_mib_unread() {
     let b = Guarded::not_utf8();
-    let caller = reftoken_caller {
-        kind: REFTOKEN_CALLER_API,
-        name: reftoken_str {
-            ptr: c"api1".as_ptr(),
-            len: 4,
-        },
-        scopes: reftoken_str {
-            ptr: c"api1.read".as_ptr(),
-            len: 9,
-        },
-    };
+    let caller = api_caller();
     let (mut out, mut len) = ([0u8; 256], 0);
     let st = unsafe {
         reftoken_introspect_data(
@@ -336,15 +340,51 @@ fn validator(store: &Store) -> *mut reftoken_validator {
 fn api_caller() -> reftoken_caller {
     reftoken_caller {
         kind: REFTOKEN_CALLER_API,
-        name: reftoken_str {
-            ptr: c"api1".as_ptr(),
-            len: 4,
-        },
-        scopes: reftoken_str {
-            ptr: c"api1.read".as_ptr(),
-            len: 9,
-        },
+        name: cstr(c"api1"),
+        scopes: cstr(c"api1.read"),
     }
+}
+
+/// `reftoken_validator_introspect` of `handle_len` bytes at `handle` for `caller`: the status
+/// and the response body.
+fn introspect(
+    v: *mut reftoken_validator,
+    handle: *const c_char,
+    handle_len: usize,
+    caller: &reftoken_caller,
+) -> (reftoken_status, Vec<u8>) {
+    let (mut out, mut len) = ([0u8; 64], 0);
+    let st = unsafe {
+        reftoken_validator_introspect(
+            v,
+            handle,
+            handle_len,
+            caller,
+            0,
+            null(),
+            out.as_mut_ptr().cast(),
+            out.len(),
+            &mut len,
+        )
+    };
+    (st, out[..len.min(out.len())].to_vec())
+}
+
+/// Introspection of a handle one byte over the limit is answered inactive, with no lookup.
+fn assert_inactive_unread(caller: &reftoken_caller) {
+    let b = Guarded::not_utf8();
+    let s = store(None);
+    let v = validator(&s);
+    let (st, body) = introspect(
+        v,
+        b.text(),
+        validation::MAX_PRESENTED_HANDLE_LEN + 1,
+        caller,
+    );
+    unsafe { reftoken_validator_free(v) };
+    assert_eq!(st, reftoken_status::REFTOKEN_OK, "{}", last_error());
+    assert_eq!(body, b"{\"active\":false}");
+    assert_eq!(s.lookups.load(Ordering::SeqCst), 0);
 }
 
 #[test]
@@ -389,65 +429,17 @@ fn row_set_refuses_a_data_column_over_1_mib_unread() {
 
 #[test]
 fn validator_introspect_answers_inactive_for_a_handle_over_100_bytes_unread() {
-    let b = Guarded::not_utf8();
-    let s = store(None);
-    let v = validator(&s);
-    let caller = api_caller();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_validator_introspect(
-            v,
-            b.text(),
-            validation::MAX_PRESENTED_HANDLE_LEN + 1,
-            &caller,
-            0,
-            null(),
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_validator_free(v) };
-    assert_eq!(st, reftoken_status::REFTOKEN_OK, "{}", last_error());
-    assert_eq!(&out[..len], b"{\"active\":false}");
-    assert_eq!(s.lookups.load(Ordering::SeqCst), 0);
+    assert_inactive_unread(&api_caller());
 }
 
 #[test]
 fn validator_introspect_as_a_client_answers_inactive_for_a_handle_over_100_bytes_unread() {
     // A client caller also has its refresh tokens tried: still no lookup.
-    let b = Guarded::not_utf8();
-    let s = store(None);
-    let v = validator(&s);
-    let caller = reftoken_caller {
+    assert_inactive_unread(&reftoken_caller {
         kind: REFTOKEN_CALLER_CLIENT,
-        name: reftoken_str {
-            ptr: c"client1".as_ptr(),
-            len: 7,
-        },
-        scopes: reftoken_str {
-            ptr: null(),
-            len: 0,
-        },
-    };
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_validator_introspect(
-            v,
-            b.text(),
-            validation::MAX_PRESENTED_HANDLE_LEN + 1,
-            &caller,
-            0,
-            null(),
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_validator_free(v) };
-    assert_eq!(st, reftoken_status::REFTOKEN_OK, "{}", last_error());
-    assert_eq!(&out[..len], b"{\"active\":false}");
-    assert_eq!(s.lookups.load(Ordering::SeqCst), 0);
+        name: cstr(c"client1"),
+        scopes: NONE,
+    });
 }
 
 #[test]
@@ -493,58 +485,72 @@ fn validator_evict_ignores_a_key_over_64_bytes_unread() {
 // ---------------------------------------------------------------------------------------------
 // Signing keys and JWT responses
 
-#[test]
-fn signing_key_from_pem_refuses_pem_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
+/// `reftoken_signing_key_new_from_pem` or `_from_jwk`, which take the same arguments.
+type NewSigningKey = unsafe extern "C" fn(
+    *const c_char,
+    usize,
+    u32,
+    *const c_char,
+    usize,
+    *mut *mut reftoken_signing_key,
+) -> reftoken_status;
+
+/// `new` of `text` with the default algorithm and no key id: the status and the key.
+fn signing_key(
+    new: NewSigningKey,
+    text: reftoken_str,
+) -> (reftoken_status, *mut reftoken_signing_key) {
     let mut k = null_mut();
     let st = unsafe {
-        reftoken_signing_key_new_from_pem(
-            b.text(),
-            MAX_KEY_TEXT_LEN + 1,
+        new(
+            text.ptr,
+            text.len,
             REFTOKEN_JWT_ALG_DEFAULT,
             null(),
             0,
             &mut k,
         )
     };
+    (st, k)
+}
+
+/// `new` refuses a key text one byte over the limit with the core's error `core`, and makes no
+/// key.
+fn assert_key_text_refused(new: NewSigningKey, core: Error, names: &str) {
+    let b = Guarded::not_utf8();
+    let (st, k) = signing_key(new, b.str(MAX_KEY_TEXT_LEN + 1));
     assert!(k.is_null());
+    assert_too_large(st, core, names);
+}
+
+#[test]
+fn signing_key_from_pem_refuses_pem_over_64_kib_unread() {
     let core = SigningKey::from_pem(&spaces(MAX_KEY_TEXT_LEN + 1), None, None);
-    assert_too_large(st, core.unwrap_err(), "signing key PEM ");
+    assert_key_text_refused(
+        reftoken_signing_key_new_from_pem,
+        core.unwrap_err(),
+        "signing key PEM ",
+    );
 }
 
 #[test]
 fn signing_key_from_jwk_refuses_a_jwk_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
-    let mut k = null_mut();
-    let st = unsafe {
-        reftoken_signing_key_new_from_jwk(
-            b.text(),
-            MAX_KEY_TEXT_LEN + 1,
-            REFTOKEN_JWT_ALG_DEFAULT,
-            null(),
-            0,
-            &mut k,
-        )
-    };
-    assert!(k.is_null());
     let core = SigningKey::from_jwk(&spaces(MAX_KEY_TEXT_LEN + 1), None, None);
-    assert_too_large(st, core.unwrap_err(), "signing key JWK ");
+    assert_key_text_refused(
+        reftoken_signing_key_new_from_jwk,
+        core.unwrap_err(),
+        "signing key JWK ",
+    );
 }
 
 #[test]
 fn introspection_jwt_refuses_a_response_over_1_mib_unread() {
     let b = Guarded::not_utf8();
-    let mut k = null_mut();
-    let st = unsafe {
-        reftoken_signing_key_new_from_jwk(
-            EC_JWK.as_ptr().cast(),
-            EC_JWK.len(),
-            REFTOKEN_JWT_ALG_DEFAULT,
-            null(),
-            0,
-            &mut k,
-        )
+    let jwk = reftoken_str {
+        ptr: EC_JWK.as_ptr().cast(),
+        len: EC_JWK.len(),
     };
+    let (st, k) = signing_key(reftoken_signing_key_new_from_jwk, jwk);
     assert_eq!(st, reftoken_status::REFTOKEN_OK);
     let (mut out, mut len) = ([0u8; 256], 0);
     let st = unsafe {
@@ -583,20 +589,7 @@ fn basic_parse_refuses_a_header_over_2430_bytes_unread() {
     // header over 2430 bytes is over it whatever it holds.
     let over = 3 * endpoint::MAX_AUTHORIZATION_LEN + 1;
     let b = Guarded::not_utf8();
-    let (mut id, mut id_len, mut sec, mut sec_len, mut has) = ([0u8; 300], 0, [0u8; 300], 0, true);
-    let st = unsafe {
-        reftoken_basic_parse(
-            b.text(),
-            over,
-            id.as_mut_ptr().cast(),
-            id.len(),
-            &mut id_len,
-            sec.as_mut_ptr().cast(),
-            sec.len(),
-            &mut sec_len,
-            &mut has,
-        )
-    };
+    let (st, id_len, sec_len, has) = common::c_basic_parse_raw(b.text(), over);
     let expected = Error::TooLarge {
         what: "Authorization header",
         len: over,
@@ -618,19 +611,10 @@ fn form_request(
     body_len: usize,
 ) -> reftoken_http_request {
     reftoken_http_request {
-        method: reftoken_str {
-            ptr: c"POST".as_ptr(),
-            len: 4,
-        },
-        content_type: reftoken_str {
-            ptr: c"application/x-www-form-urlencoded".as_ptr(),
-            len: 33,
-        },
+        method: cstr(c"POST"),
+        content_type: cstr(c"application/x-www-form-urlencoded"),
         authorization,
-        accept: reftoken_str {
-            ptr: null(),
-            len: 0,
-        },
+        accept: NONE,
         body,
         body_len,
     }
@@ -649,14 +633,7 @@ fn decide(
 #[test]
 fn introspection_request_parse_answers_400_for_a_body_over_64_kib_unread() {
     let b = Guarded::not_utf8();
-    let http = form_request(
-        reftoken_str {
-            ptr: null(),
-            len: 0,
-        },
-        b.bytes(),
-        endpoint::MAX_FORM_LEN + 1,
-    );
+    let http = form_request(NONE, b.bytes(), endpoint::MAX_FORM_LEN + 1);
     let mut req = null_mut();
     let st = unsafe { reftoken_introspection_request_parse(&http, &mut req) };
     assert_eq!(st, reftoken_status::REFTOKEN_OK, "{}", last_error());
@@ -744,190 +721,104 @@ fn keyring_from_xml_refuses_an_element_over_1_mib_unread() {
     assert_too_large(st, core.unwrap_err(), "key ring XML element ");
 }
 
+/// `f` over the key ring from `ring()` with `purposes` and `input_len` bytes at `input`.
+fn dp_call(
+    f: DpFn,
+    purposes: &[reftoken_str],
+    input: *const u8,
+    input_len: usize,
+) -> reftoken_status {
+    let k = ring();
+    let st = common::c_dp_raw(f, k, purposes, input, input_len, Some(64)).status;
+    unsafe { reftoken_keyring_free(k) };
+    st
+}
+
+/// `f` of an input of `len` bytes (one over its limit) refuses it unread, with the core's
+/// error `core`.
+fn assert_input_refused(f: DpFn, len: usize, core: Error, names: &str) {
+    let b = Guarded::not_utf8();
+    let st = dp_call(f, &[PURPOSE], b.bytes(), len);
+    assert_too_large(st, core, names);
+}
+
 #[test]
 fn protect_refuses_plaintext_over_1_mib_unread() {
-    let b = Guarded::not_utf8();
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_protect(
-            k,
-            &PURPOSE,
-            1,
-            b.text(),
-            MAX_PAYLOAD_LEN + 1,
-            0,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
     let core = core_ring().protect_str(&["p"], &spaces(MAX_PAYLOAD_LEN + 1), now());
-    assert_too_large(st, core.unwrap_err(), "plaintext ");
+    assert_input_refused(
+        DpFn::Protect(0),
+        MAX_PAYLOAD_LEN + 1,
+        core.unwrap_err(),
+        "plaintext ",
+    );
 }
 
 #[test]
 fn protect_bytes_refuses_plaintext_over_1_mib_unread() {
-    let b = Guarded::not_utf8();
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_protect_bytes(
-            k,
-            &PURPOSE,
-            1,
-            b.bytes(),
-            MAX_PAYLOAD_LEN + 1,
-            0,
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
     let core = core_ring().protect(&["p"], &vec![0; MAX_PAYLOAD_LEN + 1], now());
-    assert_too_large(st, core.unwrap_err(), "plaintext ");
+    assert_input_refused(
+        DpFn::ProtectBytes(0),
+        MAX_PAYLOAD_LEN + 1,
+        core.unwrap_err(),
+        "plaintext ",
+    );
 }
 
 #[test]
 fn unprotect_refuses_a_payload_over_the_string_limit_unread() {
-    let b = Guarded::not_utf8();
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_unprotect(
-            k,
-            &PURPOSE,
-            1,
-            b.text(),
-            MAX_PAYLOAD_STR_LEN + 1,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
     let core = core_ring().unprotect_str(&["p"], &"A".repeat(MAX_PAYLOAD_STR_LEN + 1));
-    assert_too_large(st, core.unwrap_err(), "protected payload ");
+    assert_input_refused(
+        DpFn::Unprotect,
+        MAX_PAYLOAD_STR_LEN + 1,
+        core.unwrap_err(),
+        "protected payload ",
+    );
 }
 
 #[test]
 fn unprotect_bytes_refuses_a_payload_over_1_mib_unread() {
-    let b = Guarded::not_utf8();
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_unprotect_bytes(
-            k,
-            &PURPOSE,
-            1,
-            b.bytes(),
-            MAX_PAYLOAD_LEN + 1,
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
     let core = core_ring().unprotect(&["p"], &vec![0; MAX_PAYLOAD_LEN + 1]);
-    assert_too_large(st, core.unwrap_err(), "protected payload ");
+    assert_input_refused(
+        DpFn::UnprotectBytes,
+        MAX_PAYLOAD_LEN + 1,
+        core.unwrap_err(),
+        "protected payload ",
+    );
 }
 
-/// The core's refusal of a purpose one byte over its limit.
-fn core_purpose_error() -> Error {
+/// `op` with a purpose one byte over its limit, after the purposes `before`, refuses it as the
+/// core does, whatever the (well-formed) `input`.
+fn assert_purpose_refused(op: DpFn, before: &[reftoken_str], input: &[u8]) {
+    let b = Guarded::not_utf8();
+    let purposes: Vec<reftoken_str> = before
+        .iter()
+        .copied()
+        .chain([b.str(MAX_PURPOSE_LEN + 1)])
+        .collect();
+    let st = dp_call(op, &purposes, input.as_ptr(), input.len());
     let long = "p".repeat(MAX_PURPOSE_LEN + 1);
-    core_ring().protect(&[&long], b"x", now()).unwrap_err()
+    let core = core_ring().protect(&[&long], b"x", now()).unwrap_err();
+    assert_too_large(st, core, "purpose ");
 }
 
 #[test]
 fn protect_refuses_a_purpose_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
-    let purposes = [PURPOSE, b.str(MAX_PURPOSE_LEN + 1)];
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_protect(
-            k,
-            purposes.as_ptr(),
-            2,
-            c"x".as_ptr(),
-            1,
-            0,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
-    assert_too_large(st, core_purpose_error(), "purpose ");
+    assert_purpose_refused(DpFn::Protect(0), &[PURPOSE], b"x");
 }
 
 #[test]
 fn protect_bytes_refuses_a_purpose_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
-    let purposes = [b.str(MAX_PURPOSE_LEN + 1)];
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_protect_bytes(
-            k,
-            purposes.as_ptr(),
-            1,
-            b"x".as_ptr(),
-            1,
-            0,
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
-    assert_too_large(st, core_purpose_error(), "purpose ");
+    assert_purpose_refused(DpFn::ProtectBytes(0), &[], b"x");
 }
 
 #[test]
 fn unprotect_refuses_a_purpose_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
-    let purposes = [b.str(MAX_PURPOSE_LEN + 1)];
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_unprotect(
-            k,
-            purposes.as_ptr(),
-            1,
-            c"CfDJ8".as_ptr(),
-            5,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
-    assert_too_large(st, core_purpose_error(), "purpose ");
+    assert_purpose_refused(DpFn::Unprotect, &[], b"CfDJ8");
 }
 
 #[test]
 fn unprotect_bytes_refuses_a_purpose_over_64_kib_unread() {
-    let b = Guarded::not_utf8();
-    let purposes = [b.str(MAX_PURPOSE_LEN + 1)];
-    let k = ring();
-    let (mut out, mut len) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_unprotect_bytes(
-            k,
-            purposes.as_ptr(),
-            1,
-            b"\x09\xF0\xC9\xF0".as_ptr(),
-            4,
-            out.as_mut_ptr(),
-            out.len(),
-            &mut len,
-        )
-    };
-    unsafe { reftoken_keyring_free(k) };
-    assert_too_large(st, core_purpose_error(), "purpose ");
+    assert_purpose_refused(DpFn::UnprotectBytes, &[], b"\x09\xF0\xC9\xF0");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -935,22 +826,15 @@ fn unprotect_bytes_refuses_a_purpose_over_64_kib_unread() {
 
 #[test]
 fn at_the_limit_the_argument_still_reaches_the_core() {
-    let (mut out, mut len) = ([0u8; 65], 0);
     let h = vec![b'A'; limits::MAX_HANDLE_LEN];
-    let st = unsafe {
-        reftoken_store_key(
-            h.as_ptr().cast(),
-            h.len(),
-            c"reference_token".as_ptr(),
-            15,
-            out.as_mut_ptr().cast(),
-            out.len(),
-            &mut len,
-        )
+    let handle = reftoken_str {
+        ptr: h.as_ptr().cast(),
+        len: h.len(),
     };
+    let (st, out) = store_key(handle, cstr(c"reference_token"));
     assert_eq!(st, reftoken_status::REFTOKEN_OK);
     assert_eq!(
-        &out[..len],
+        out,
         key::store_key(std::str::from_utf8(&h).unwrap(), "reference_token")
             .unwrap()
             .as_bytes()
@@ -960,20 +844,7 @@ fn at_the_limit_the_argument_still_reaches_the_core() {
     let v = validator(&s);
     let caller = api_caller();
     let handle = [b'A'; validation::MAX_PRESENTED_HANDLE_LEN];
-    let (mut body, mut blen) = ([0u8; 64], 0);
-    let st = unsafe {
-        reftoken_validator_introspect(
-            v,
-            handle.as_ptr().cast(),
-            handle.len(),
-            &caller,
-            0,
-            null(),
-            body.as_mut_ptr().cast(),
-            body.len(),
-            &mut blen,
-        )
-    };
+    let (st, _) = introspect(v, handle.as_ptr().cast(), handle.len(), &caller);
     unsafe { reftoken_validator_free(v) };
     assert_eq!(st, reftoken_status::REFTOKEN_OK);
     assert_eq!(s.lookups.load(Ordering::SeqCst), 1);

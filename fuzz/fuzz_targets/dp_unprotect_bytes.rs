@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::Error;
-use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
-use reftoken_fuzz::{is_known_status, rings};
+use reftoken_ffi::{self as ffi, reftoken_status};
+use reftoken_fuzz::{c_strs, is_known_status, rings};
 
 const CHAINS: [&[&str]; 3] = [&["PersistentGrantSerializer"], &["p"], &[]];
 
@@ -36,13 +36,7 @@ fuzz_target!(|data: &[u8]| {
     // without building it again): compare its status with the core's for that ring.
     let fixture = reftoken_fuzz::fixture_ring();
     let expect = fixture.unprotect(purposes, payload);
-    let c_purposes: Vec<reftoken_str> = purposes
-        .iter()
-        .map(|p| reftoken_str {
-            ptr: p.as_ptr().cast(),
-            len: p.len(),
-        })
-        .collect();
+    let c_purposes = c_strs(purposes);
     // A capacity from the input: too small, exact or roomy.
     let cap = (sel as usize * 7) % (payload.len() + 2);
     let mut out = vec![0xA5u8; cap];

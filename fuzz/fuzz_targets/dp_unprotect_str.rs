@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::Error;
-use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
-use reftoken_fuzz::{fixture_c_ring, fixture_ring, is_known_status};
+use reftoken_ffi::{self as ffi, reftoken_status};
+use reftoken_fuzz::{c_strs, fixture_c_ring, fixture_ring, is_known_status};
 
 const CHAINS: [&[&str]; 4] = [
     &["PersistentGrantSerializer"],
@@ -22,13 +22,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let purposes = CHAINS[sel as usize % CHAINS.len()];
     let ring = fixture_ring();
-    let c_purposes: Vec<reftoken_str> = purposes
-        .iter()
-        .map(|p| reftoken_str {
-            ptr: p.as_ptr().cast(),
-            len: p.len(),
-        })
-        .collect();
+    let c_purposes = c_strs(purposes);
     let mut out = vec![0u8; payload.len() + 1];
     let mut len = 0usize;
     let st = unsafe {

@@ -6,10 +6,10 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use reftoken_ffi::{self as ffi, reftoken_status};
 use reftoken::instant::Instant;
 use reftoken::jwt::{self, SigningKey, VerifyingKey};
-use reftoken_fuzz::{assert_json, is_known_status, split_parts};
+use reftoken_ffi::{self as ffi, reftoken_status};
+use reftoken_fuzz::{assert_json, c_signing_key, is_known_status, split_parts};
 
 /// A P-256 key fixed for the fuzzer (d = 0x01..0x20).
 const JWK: &str = r#"{"kty":"EC","crv":"P-256","d":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA"}"#;
@@ -19,17 +19,12 @@ fn keys() -> &'static (SigningKey, VerifyingKey, usize) {
     K.get_or_init(|| {
         let k = SigningKey::from_jwk(JWK, None, Some("fuzz")).unwrap();
         let v = k.verifying_key();
-        let mut c = std::ptr::null_mut();
-        let st = unsafe {
-            ffi::reftoken_signing_key_new_from_jwk(
-                JWK.as_ptr().cast(),
-                JWK.len(),
-                0,
-                b"fuzz".as_ptr().cast(),
-                4,
-                &mut c,
-            )
-        };
+        let (st, c) = c_signing_key(
+            ffi::reftoken_signing_key_new_from_jwk,
+            JWK.as_bytes(),
+            0,
+            "fuzz",
+        );
         assert_eq!(st, reftoken_status::REFTOKEN_OK);
         (k, v, c as usize)
     })

@@ -6,19 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use reftoken::dataprotection::KeyRing;
-use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
-use reftoken_fuzz::is_known_status;
+use reftoken_ffi::{self as ffi, reftoken_status};
+use reftoken_fuzz::{all_utf8, c_strs, is_known_status};
 
 fuzz_target!(|data: &[u8]| {
     let raw: Vec<&[u8]> = data.split(|&b| b == 0xFF).take(8).collect();
-    let c_elements: Vec<reftoken_str> = raw
-        .iter()
-        .map(|e| reftoken_str {
-            ptr: e.as_ptr().cast(),
-            len: e.len(),
-        })
-        .collect();
+    let c_elements = c_strs(&raw);
     let mut c_ring = std::ptr::null_mut();
     let st = unsafe {
         ffi::reftoken_keyring_new_from_xml(
@@ -32,11 +26,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(is_known_status(st));
     assert_eq!(st == reftoken_status::REFTOKEN_OK, !c_ring.is_null());
 
-    let Ok(elements) = raw
-        .iter()
-        .map(|e| std::str::from_utf8(e))
-        .collect::<Result<Vec<_>, _>>()
-    else {
+    let Some(elements) = all_utf8(&raw) else {
         assert_eq!(st, reftoken_status::REFTOKEN_INVALID_UTF8);
         return;
     };

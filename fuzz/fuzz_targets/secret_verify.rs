@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reftoken_ffi::{self as ffi, reftoken_status, reftoken_str};
 use reftoken::instant::Instant;
 use reftoken::secret::{self, HashAlgorithm, StoredSecret};
-use reftoken_fuzz::is_known_status;
+use reftoken_ffi::{self as ffi, reftoken_status};
+use reftoken_fuzz::{all_utf8, c_strs, is_known_status};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&bits, rest)) = data.split_first() else {
@@ -27,13 +27,7 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let now = 100i64;
-    let c_stored: Vec<reftoken_str> = stored_raw
-        .iter()
-        .map(|s| reftoken_str {
-            ptr: s.as_ptr().cast(),
-            len: s.len(),
-        })
-        .collect();
+    let c_stored = c_strs(&stored_raw);
     let (mut valid, mut index) = (true, usize::MAX);
     let st = unsafe {
         ffi::reftoken_secret_verify(
@@ -51,11 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = std::str::from_utf8(presented) else {
         return;
     };
-    let Ok(stored) = stored_raw
-        .iter()
-        .map(|s| std::str::from_utf8(s))
-        .collect::<Result<Vec<_>, _>>()
-    else {
+    let Some(stored) = all_utf8(&stored_raw) else {
         return;
     };
     let list: Vec<StoredSecret<&str>> = stored

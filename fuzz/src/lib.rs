@@ -6,8 +6,9 @@
 use std::sync::OnceLock;
 
 use reftoken::dataprotection::KeyRing;
-use reftoken_ffi::reftoken_status;
 use reftoken::instant::{self, Instant};
+use reftoken::jwt::{Algorithm, SigningKey, VerifyingKey};
+use reftoken_ffi::{reftoken_signing_key, reftoken_status, reftoken_str};
 
 /// The application name of the Duende fixtures (`SetApplicationName("reftoken-fixtures")`).
 pub const FIXTURE_APP: &str = "reftoken-fixtures";
@@ -146,6 +147,153 @@ pub fn normalized(token: &reftoken::grant::Token) -> reftoken::grant::Token {
     t
 }
 
+/// A `reftoken_str` over each of `items`, valid while they are.
+pub fn c_strs<S: AsRef<[u8]>>(items: &[S]) -> Vec<reftoken_str> {
+    items
+        .iter()
+        .map(|i| {
+            let b = i.as_ref();
+            reftoken_str {
+                ptr: b.as_ptr().cast(),
+                len: b.len(),
+            }
+        })
+        .collect()
+}
+
+/// Every part as text, or `None` when one is not UTF-8 (which the C ABI refuses).
+pub fn all_utf8<'a>(parts: &[&'a [u8]]) -> Option<Vec<&'a str>> {
+    parts.iter().map(|p| std::str::from_utf8(p).ok()).collect()
+}
+
+/// The algorithms a signing-key target picks from with a byte `sel` (`sel % 4`, as the C ABI's
+/// `alg` argument numbers them: default, RS256, PS256, ES256).
+const ALGS: [Option<Algorithm>; 4] = [
+    None,
+    Some(Algorithm::RS256),
+    Some(Algorithm::PS256),
+    Some(Algorithm::ES256),
+];
+
+/// `reftoken_signing_key_new_from_pem` or `_from_jwk`, which take the same arguments.
+pub type NewSigningKey = unsafe extern "C" fn(
+    *const std::ffi::c_char,
+    usize,
+    u32,
+    *const std::ffi::c_char,
+    usize,
+    *mut *mut reftoken_signing_key,
+) -> reftoken_status;
+
+/// `new` of `text` with the algorithm `alg` and the key id `kid` (empty: none): the status
+/// and the key (NULL unless made; the caller frees it).
+pub fn c_signing_key(
+    new: NewSigningKey,
+    text: &[u8],
+    alg: u32,
+    kid: &str,
+) -> (reftoken_status, *mut reftoken_signing_key) {
+    let kid_ptr = if kid.is_empty() {
+        std::ptr::null()
+    } else {
+        kid.as_ptr().cast()
+    };
+    let mut key = std::ptr::null_mut();
+    let st = unsafe {
+        new(
+            text.as_ptr().cast(),
+            text.len(),
+            alg,
+            kid_ptr,
+            kid.len(),
+            &mut key,
+        )
+    };
+    (st, key)
+}
+
+/// A text form of keys.
+#[derive(Clone, Copy)]
+pub enum KeyText {
+    Pem,
+    Jwk,
+}
+
+/// The signing-key targets: the first byte of `data` picks the algorithm, the rest is a key in
+/// the text form `form` (a PEM key is given the key id "kid", a JWK none). The C ABI says what
+/// the core says; a key that loads gives its public JWK, signs, and its public JWK verifies
+/// the signature.
+pub fn check_key_text(data: &[u8], form: KeyText) {
+    type Signing = fn(&str, Option<Algorithm>, Option<&str>) -> Result<SigningKey, reftoken::Error>;
+    type Verifying = fn(&str, Option<Algorithm>) -> Result<VerifyingKey, reftoken::Error>;
+    let (c_new, kid, signing, verifying): (NewSigningKey, _, Signing, Verifying) = match form {
+        KeyText::Pem => (
+            reftoken_ffi::reftoken_signing_key_new_from_pem,
+            "kid",
+            SigningKey::from_pem,
+            VerifyingKey::from_pem,
+        ),
+        KeyText::Jwk => (
+            reftoken_ffi::reftoken_signing_key_new_from_jwk,
+            "",
+            SigningKey::from_jwk,
+            VerifyingKey::from_jwk,
+        ),
+    };
+    let Some((&sel, text)) = data.split_first() else {
+        return;
+    };
+    let alg = ALGS[sel as usize % 4];
+    let (st, key) = c_signing_key(c_new, text, sel as u32 % 4, kid);
+    assert!(is_known_status(st));
+    if st == reftoken_status::REFTOKEN_OK {
+        let mut out = vec![0u8; 4096];
+        let mut len = 0;
+        let st = unsafe {
+            reftoken_ffi::reftoken_signing_key_public_jwk(
+                key,
+                out.as_mut_ptr().cast(),
+                out.len(),
+                &mut len,
+            )
+        };
+        assert!(matches!(
+            st,
+            reftoken_status::REFTOKEN_OK | reftoken_status::REFTOKEN_BUFFER_TOO_SMALL
+        ));
+    }
+    unsafe { reftoken_ffi::reftoken_signing_key_free(key) };
+    let Ok(text) = std::str::from_utf8(text) else {
+        return;
+    };
+    let _ = verifying(text, alg);
+    match signing(text, alg, (!kid.is_empty()).then_some(kid)) {
+        Ok(k) => {
+            assert_eq!(st, reftoken_status::REFTOKEN_OK);
+            check_key(&k, sel);
+        }
+        Err(e) => assert_eq!(st, reftoken_status::from(&e), "{e}"),
+    }
+}
+
+/// Signs with the key (RSA only for one input in eight: RSA signing is slow and the parse is
+/// what is fuzzed) and verifies with the key's public JWK.
+fn check_key(k: &SigningKey, sel: u8) {
+    let jwk = k.public_jwk();
+    let v = VerifyingKey::from_jwk(&jwk, None).unwrap_or_else(|e| panic!("{e}: {jwk}"));
+    assert_eq!(v.algorithm(), k.algorithm());
+    if k.algorithm() != Algorithm::ES256 && sel & 0xE0 != 0 {
+        return;
+    }
+    let sig = match k.sign(b"header.payload") {
+        Ok(s) => s,
+        // A key whose components do not fit together may fail to sign: never panic.
+        Err(reftoken::Error::InvalidArgument(_)) => return,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(v.verify_signature(b"header.payload", &sig));
+}
+
 /// Splits fuzz input into `n` parts at `0xFF` bytes (never valid UTF-8, so a part can still
 /// be any UTF-8 text); missing parts are empty.
 pub fn split_parts(data: &[u8], n: usize) -> Vec<&[u8]> {
@@ -178,4 +326,13 @@ pub fn serde_reference(json: &str) -> Option<reftoken::grant::Token> {
             <Token as serde::Deserialize>::deserialize(&v).ok()
         })
         .filter(|t| t.claims.len() <= reftoken::limits::MAX_CLAIMS)
+}
+
+/// `fast`, what the one-pass reader made of the token JSON `json`, is what serde_json makes of
+/// it ([`serde_reference`]), for a JSON object within the depth limit.
+pub fn assert_serde_agrees(json: &str, fast: Option<&reftoken::grant::Token>) {
+    if json.starts_with('{') && reftoken::json::depth_within_limit(json) {
+        let general = serde_reference(json);
+        assert_eq!(fast, general.as_ref(), "fast path and serde differ");
+    }
 }

@@ -443,92 +443,80 @@ pub fn c_fixture_keyring() -> CKeyRing {
     ring
 }
 
-/// `reftoken_unprotect` of `payload` (text) into a buffer of `cap` bytes (`None`: NULL).
-pub fn c_unprotect(
+/// One of the four Data Protection entry points: the same arguments but for text or bytes
+/// and, for protect, the time (Unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub enum DpFn {
+    Protect(i64),
+    ProtectBytes(i64),
+    Unprotect,
+    UnprotectBytes,
+}
+
+/// `f` of `input` into a buffer of `cap` bytes (`None`: NULL).
+pub fn c_dp(
+    f: DpFn,
     ring: *const reftoken_keyring,
     purposes: &[reftoken_str],
-    payload: &[u8],
+    input: &[u8],
     cap: Option<usize>,
 ) -> Written {
+    c_dp_raw(f, ring, purposes, input.as_ptr(), input.len(), cap)
+}
+
+/// [`c_dp`] of the `input_len` bytes at `input`: a pointer and a length rather than a slice,
+/// so that a test can give a length the buffer does not have.
+pub fn c_dp_raw(
+    f: DpFn,
+    ring: *const reftoken_keyring,
+    purposes: &[reftoken_str],
+    input: *const u8,
+    input_len: usize,
+    cap: Option<usize>,
+) -> Written {
+    let (ps, n) = (purposes.as_ptr(), purposes.len());
+    let text = input.cast::<c_char>();
     written(cap, |out, cap, len| unsafe {
-        ffi::reftoken_unprotect(
-            ring,
-            purposes.as_ptr(),
-            purposes.len(),
-            payload.as_ptr().cast(),
-            payload.len(),
-            out.cast(),
-            cap,
-            len,
-        )
+        match f {
+            DpFn::Protect(now) => {
+                ffi::reftoken_protect(ring, ps, n, text, input_len, now, out.cast(), cap, len)
+            }
+            DpFn::ProtectBytes(now) => {
+                ffi::reftoken_protect_bytes(ring, ps, n, input, input_len, now, out, cap, len)
+            }
+            DpFn::Unprotect => {
+                ffi::reftoken_unprotect(ring, ps, n, text, input_len, out.cast(), cap, len)
+            }
+            DpFn::UnprotectBytes => {
+                ffi::reftoken_unprotect_bytes(ring, ps, n, input, input_len, out, cap, len)
+            }
+        }
     })
 }
 
-/// `reftoken_unprotect_bytes` of `payload` into a buffer of `cap` bytes (`None`: NULL).
-pub fn c_unprotect_bytes(
-    ring: *const reftoken_keyring,
-    purposes: &[reftoken_str],
-    payload: &[u8],
-    cap: Option<usize>,
-) -> Written {
-    written(cap, |out, cap, len| unsafe {
-        ffi::reftoken_unprotect_bytes(
-            ring,
-            purposes.as_ptr(),
-            purposes.len(),
-            payload.as_ptr(),
-            payload.len(),
-            out,
-            cap,
+/// `reftoken_basic_parse` of the `len` bytes at `header` into buffers that hold any client id
+/// and secret within the limits: the status, the two lengths and whether there was a secret
+/// (true before the call, so that a test sees it cleared).
+pub fn c_basic_parse_raw(
+    header: *const c_char,
+    len: usize,
+) -> (reftoken_status, usize, usize, bool) {
+    let (mut id, mut secret) = ([0 as c_char; 301], [0 as c_char; 301]);
+    let (mut id_len, mut secret_len, mut has_secret) = (0, 0, true);
+    let st = unsafe {
+        ffi::reftoken_basic_parse(
+            header,
             len,
+            id.as_mut_ptr(),
+            id.len(),
+            &mut id_len,
+            secret.as_mut_ptr(),
+            secret.len(),
+            &mut secret_len,
+            &mut has_secret,
         )
-    })
-}
-
-/// `reftoken_protect` of `plaintext` (text) at `now` into a buffer of `cap` bytes.
-pub fn c_protect(
-    ring: *const reftoken_keyring,
-    purposes: &[reftoken_str],
-    plaintext: &[u8],
-    now: i64,
-    cap: Option<usize>,
-) -> Written {
-    written(cap, |out, cap, len| unsafe {
-        ffi::reftoken_protect(
-            ring,
-            purposes.as_ptr(),
-            purposes.len(),
-            plaintext.as_ptr().cast(),
-            plaintext.len(),
-            now,
-            out.cast(),
-            cap,
-            len,
-        )
-    })
-}
-
-/// `reftoken_protect_bytes` of `plaintext` at `now` into a buffer of `cap` bytes.
-pub fn c_protect_bytes(
-    ring: *const reftoken_keyring,
-    purposes: &[reftoken_str],
-    plaintext: &[u8],
-    now: i64,
-    cap: Option<usize>,
-) -> Written {
-    written(cap, |out, cap, len| unsafe {
-        ffi::reftoken_protect_bytes(
-            ring,
-            purposes.as_ptr(),
-            purposes.len(),
-            plaintext.as_ptr(),
-            plaintext.len(),
-            now,
-            out,
-            cap,
-            len,
-        )
-    })
+    };
+    (st, id_len, secret_len, has_secret)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,23 +8,24 @@ use super::*;
 #[test]
 fn v1_payload_from_every_descriptor_form() {
     let v1 = |xml: String| ring(&[xml], Some("repro-app"));
+    // The ring `r` opens `payload`; `form` names the case.
+    let opens = |form: &str, r: &KeyRing, payload: &str| {
+        let opened = r.unprotect_str(&["purpose"], payload);
+        assert_eq!(
+            &*opened.unwrap_or_else(|e| panic!("{form}: {e}")),
+            "hello from 10.0.5",
+            "{form}"
+        );
+    };
     let mk = master_key_element(V1_MASTER_KEY);
-    assert_eq!(
-        &*v1(v1_key())
-            .unprotect_str(&["purpose"], V1_PAYLOAD)
-            .unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("the current form", &v1(v1_key()), V1_PAYLOAD);
     // 1.x type names are forwarded to the current namespace.
     let legacy = "Microsoft.AspNet.DataProtection.AuthenticatedEncryption.ConfigurationModel.AuthenticatedEncryptorDescriptorDeserializer, Microsoft.AspNet.DataProtection, Version=1.0.0.0, Culture=neutral, PublicKeyToken=adb9793829ddae60";
     let r = v1(v1_key_with(
         legacy,
         &default_descriptor("AES_256_CBC", Some("HMACSHA256"), &mk),
     ));
-    assert_eq!(
-        &*r.unprotect_str(&["purpose"], V1_PAYLOAD).unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("1.x type names", &r, V1_PAYLOAD);
     // Master key as bare text, with white space and line breaks inside.
     let bare = format!(
         "<masterKey>\n  {}\n  {}\n</masterKey>",
@@ -35,10 +36,7 @@ fn v1_payload_from_every_descriptor_form() {
         DEFAULT_DESERIALIZER,
         &default_descriptor("AES_256_CBC", Some("HMACSHA256"), &bare),
     ));
-    assert_eq!(
-        &*r.unprotect_str(&["purpose"], V1_PAYLOAD).unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("a bare master key", &r, V1_PAYLOAD);
     // NullXmlDecryptor: "encrypted" at rest without encryption.
     let null = format!(
         r#"<encryptedSecret decryptorType="Microsoft.AspNetCore.DataProtection.XmlEncryption.NullXmlDecryptor, Microsoft.AspNetCore.DataProtection, Version=10.0.0.0, Culture=neutral, PublicKeyToken=adb9793829ddae60" xmlns="http://schemas.asp.net/2015/03/dataProtection"><unencryptedKey xmlns=""><!-- This key is not encrypted. -->{mk}</unencryptedKey></encryptedSecret>"#
@@ -47,32 +45,23 @@ fn v1_payload_from_every_descriptor_form() {
         DEFAULT_DESERIALIZER,
         &default_descriptor("AES_256_CBC", Some("HMACSHA256"), &null),
     ));
-    assert_eq!(
-        &*r.unprotect_str(&["purpose"], V1_PAYLOAD).unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("NullXmlDecryptor", &r, V1_PAYLOAD);
     // Managed (UseCustomCryptographicAlgorithms) form.
     let managed = "Microsoft.AspNetCore.DataProtection.AuthenticatedEncryption.ConfigurationModel.ManagedAuthenticatedEncryptorDescriptorDeserializer, Microsoft.AspNetCore.DataProtection, Version=8.0.0.0, Culture=neutral, PublicKeyToken=adb9793829ddae60";
     let inner = format!(
         r#"<descriptor><encryption algorithm="Aes" keyLength="256" /><validation algorithm="HMACSHA256" />{mk}</descriptor>"#
     );
-    assert_eq!(
-        &*v1(v1_key_with(managed, &inner))
-            .unprotect_str(&["purpose"], V1_PAYLOAD)
-            .unwrap(),
-        "hello from 10.0.5"
+    opens(
+        "the managed form",
+        &v1(v1_key_with(managed, &inner)),
+        V1_PAYLOAD,
     );
     // CNG CBC form (Windows), same wire format.
     let cng_cbc = "Microsoft.AspNetCore.DataProtection.AuthenticatedEncryption.ConfigurationModel.CngCbcAuthenticatedEncryptorDescriptorDeserializer, Microsoft.AspNetCore.DataProtection, Version=8.0.0.0, Culture=neutral, PublicKeyToken=adb9793829ddae60";
     let inner = format!(
         r#"<descriptor><encryption algorithm="AES" keyLength="256" provider="" /><hash algorithm="SHA256" />{mk}</descriptor>"#
     );
-    assert_eq!(
-        &*v1(v1_key_with(cng_cbc, &inner))
-            .unprotect_str(&["purpose"], V1_PAYLOAD)
-            .unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("CNG CBC", &v1(v1_key_with(cng_cbc, &inner)), V1_PAYLOAD);
     // CNG GCM form against the §16.2 AES-256-GCM vector.
     let cng_gcm = "Microsoft.AspNetCore.DataProtection.AuthenticatedEncryption.ConfigurationModel.CngGcmAuthenticatedEncryptorDescriptorDeserializer, Microsoft.AspNetCore.DataProtection, Version=8.0.0.0, Culture=neutral, PublicKeyToken=adb9793829ddae60";
     let inner =
@@ -84,19 +73,13 @@ fn v1_payload_from_every_descriptor_form() {
             aes: AesKeySize::Aes256
         })
     );
-    assert_eq!(
-        &*r.unprotect_str(&["purpose"], V1_GCM_PAYLOAD).unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("CNG GCM", &r, V1_GCM_PAYLOAD);
     // The default form with GCM, and the wrong algorithm for the payload.
     let r = v1(v1_key_with(
         DEFAULT_DESERIALIZER,
         &default_descriptor("AES_256_GCM", None, &mk),
     ));
-    assert_eq!(
-        &*r.unprotect_str(&["purpose"], V1_GCM_PAYLOAD).unwrap(),
-        "hello from 10.0.5"
-    );
+    opens("the default form with GCM", &r, V1_GCM_PAYLOAD);
     assert!(matches!(
         r.unprotect_str(&["purpose"], V1_PAYLOAD),
         Err(Error::Decrypt(_))

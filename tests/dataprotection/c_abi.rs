@@ -9,9 +9,20 @@ use reftoken_ffi::*;
 
 use super::*;
 use crate::common::{
-    CKeyRing, c_keyring_from_dir, c_keyring_from_xml, c_protect, c_protect_bytes, c_unprotect,
-    c_unprotect_bytes, last_error, rs, written,
+    CKeyRing, DpFn, Written, c_dp, c_keyring_from_dir, c_keyring_from_xml, last_error, rs, written,
 };
+
+/// `reftoken_unprotect` of the V1 payload with its purpose, into a buffer of 64 bytes.
+fn unprotect_v1(ring: &CKeyRing) -> Written {
+    let payload = V1_PAYLOAD.as_bytes();
+    c_dp(
+        DpFn::Unprotect,
+        ring.ptr(),
+        &[rs("purpose")],
+        payload,
+        Some(64),
+    )
+}
 
 /// `reftoken_unprotect` of the V1 payload with NULL purposes, `count` of them.
 fn unprotect_v1_without_purposes(ring: &CKeyRing, count: usize) -> reftoken_status {
@@ -37,22 +48,28 @@ fn unprotect_v1_through_the_c_abi() {
     let purposes = [rs("purpose")];
     let v1 = V1_PAYLOAD.as_bytes();
     // Size query: NULL buffer.
-    let w = c_unprotect(ring.ptr(), &purposes, v1, None);
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &purposes, v1, None);
     assert_eq!((w.status, w.len), (REFTOKEN_BUFFER_TOO_SMALL, 17));
-    let w = c_unprotect(ring.ptr(), &purposes, v1, Some(18));
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &purposes, v1, Some(18));
     assert_eq!((w.status, w.len), (REFTOKEN_OK, 17));
     assert_eq!(&w.buf, b"hello from 10.0.5\0");
     // Failures.
     let bad = V1_PAYLOAD.replace("CfDJ8Hp", "CfDJ8Hq");
-    let w = c_unprotect(ring.ptr(), &purposes, bad.as_bytes(), Some(18));
+    let w = c_dp(
+        DpFn::Unprotect,
+        ring.ptr(),
+        &purposes,
+        bad.as_bytes(),
+        Some(18),
+    );
     assert_eq!(w.status, REFTOKEN_UNKNOWN_KEY, "{}", last_error());
     let mut tampered = V1_PAYLOAD.to_owned().into_bytes();
     tampered[60] = if tampered[60] == b'A' { b'B' } else { b'A' };
-    let w = c_unprotect(ring.ptr(), &purposes, &tampered, Some(18));
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &purposes, &tampered, Some(18));
     assert_eq!(w.status, REFTOKEN_CRYPTO_FAILURE);
-    let w = c_unprotect(ring.ptr(), &purposes, b"*", Some(18));
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &purposes, b"*", Some(18));
     assert_eq!(w.status, REFTOKEN_MALFORMED_INPUT);
-    let w = c_unprotect(null(), &purposes, v1, Some(18));
+    let w = c_dp(DpFn::Unprotect, null(), &purposes, v1, Some(18));
     assert_eq!(w.status, REFTOKEN_NULL_ARGUMENT);
     assert_eq!(
         unprotect_v1_without_purposes(&ring, 1),
@@ -62,7 +79,7 @@ fn unprotect_v1_through_the_c_abi() {
         ptr: b"\xFF".as_ptr().cast::<c_char>(),
         len: 1,
     }];
-    let w = c_unprotect(ring.ptr(), &invalid, v1, Some(18));
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &invalid, v1, Some(18));
     assert_eq!(w.status, REFTOKEN_INVALID_UTF8);
     assert!(last_error().contains("purposes[0]"), "{}", last_error());
     let mut buf = [0u8; 18];
@@ -80,7 +97,7 @@ fn unprotect_v1_through_the_c_abi() {
     };
     assert_eq!(st, REFTOKEN_NULL_ARGUMENT);
     let too_many = vec![rs("p"); MAX_PURPOSES + 1];
-    let w = c_unprotect(ring.ptr(), &too_many, v1, Some(18));
+    let w = c_dp(DpFn::Unprotect, ring.ptr(), &too_many, v1, Some(18));
     assert_eq!(w.status, REFTOKEN_INPUT_TOO_LARGE);
     drop(ring);
     unsafe { reftoken_keyring_free(null_mut()) };
@@ -102,32 +119,45 @@ fn protect_round_trip_through_the_c_abi() {
     assert_eq!((w.status, w.text()), (REFTOKEN_OK, id));
     assert_eq!(default_key(now + 100 * 86_400).status, REFTOKEN_UNKNOWN_KEY);
     let purposes = [rs("PersistentGrantSerializer"), rs("ünï")];
+    let dp = |f, input: &[u8], cap| c_dp(f, ring.ptr(), &purposes, input, cap);
     for text in ["", "a", "{\"json\":\"ünïcødé\"}", &"x".repeat(1000)] {
         let plain = text.as_bytes();
-        let query = c_protect(ring.ptr(), &purposes, plain, now, None);
+        let query = dp(DpFn::Protect(now), plain, None);
         assert_eq!(query.status, REFTOKEN_BUFFER_TOO_SMALL);
         let needed = query.len;
-        let w = c_protect(ring.ptr(), &purposes, plain, now, Some(needed - 1));
+        let w = dp(DpFn::Protect(now), plain, Some(needed - 1));
         assert_eq!((w.status, w.len), (REFTOKEN_BUFFER_TOO_SMALL, needed));
-        let w = c_protect(ring.ptr(), &purposes, plain, now, Some(needed));
+        let w = dp(DpFn::Protect(now), plain, Some(needed));
         assert_eq!((w.status, w.len), (REFTOKEN_OK, needed));
         assert!(w.buf.starts_with(b"CfDJ8"));
-        let back = c_unprotect(ring.ptr(), &purposes, &w.buf, Some(plain.len() + 1));
+        let back = dp(DpFn::Unprotect, &w.buf, Some(plain.len() + 1));
         assert_eq!((back.status, back.bytes()), (REFTOKEN_OK, plain));
         // Binary forms.
-        let query = c_protect_bytes(ring.ptr(), &purposes, plain, now, None);
+        let query = dp(DpFn::ProtectBytes(now), plain, None);
         assert_eq!(query.status, REFTOKEN_BUFFER_TOO_SMALL);
         let needed = query.len;
-        let bin = c_protect_bytes(ring.ptr(), &purposes, plain, now, Some(needed));
+        let bin = dp(DpFn::ProtectBytes(now), plain, Some(needed));
         assert_eq!((bin.status, bin.len), (REFTOKEN_OK, needed));
-        let back = c_unprotect_bytes(ring.ptr(), &purposes, &bin.buf, Some(plain.len() + 1));
+        let back = dp(DpFn::UnprotectBytes, &bin.buf, Some(plain.len() + 1));
         assert_eq!((back.status, back.bytes()), (REFTOKEN_OK, plain));
     }
     // Plaintext for the string form must be UTF-8.
-    let w = c_protect(ring.ptr(), &purposes, b"\xFF", now, Some(200));
+    let w = c_dp(
+        DpFn::Protect(now),
+        ring.ptr(),
+        &purposes,
+        b"\xFF",
+        Some(200),
+    );
     assert_eq!(w.status, REFTOKEN_INVALID_UTF8);
     // No default key at that time.
-    let w = c_protect(ring.ptr(), &purposes, b"x", now + 100 * 86_400, Some(200));
+    let w = c_dp(
+        DpFn::Protect(now + 100 * 86_400),
+        ring.ptr(),
+        &purposes,
+        b"x",
+        Some(200),
+    );
     assert_eq!(w.status, REFTOKEN_UNKNOWN_KEY);
 }
 
@@ -152,12 +182,7 @@ fn keyring_construction_through_the_c_abi() {
     std::fs::write(tmp.path().join("k.xml"), v1_key()).unwrap();
     let (ring, st) = c_keyring_from_dir(tmp.path(), Some("repro-app"));
     assert_eq!(st, REFTOKEN_OK);
-    let w = c_unprotect(
-        ring.ptr(),
-        &[rs("purpose")],
-        V1_PAYLOAD.as_bytes(),
-        Some(64),
-    );
+    let w = unprotect_v1(&ring);
     assert_eq!(
         (w.status, w.bytes()),
         (REFTOKEN_OK, &b"hello from 10.0.5"[..])
@@ -170,7 +195,7 @@ fn keyring_construction_through_the_c_abi() {
         REFTOKEN_OK
     );
     let empty = CKeyRing(empty);
-    let w = c_protect(empty.ptr(), &[rs("p")], b"x", 0, Some(64));
+    let w = c_dp(DpFn::Protect(0), empty.ptr(), &[rs("p")], b"x", Some(64));
     assert_eq!(w.status, REFTOKEN_UNKNOWN_KEY);
     // No app name and no purposes.
     assert_eq!(
@@ -188,7 +213,7 @@ fn keyring_construction_through_the_c_abi() {
     assert!(r.is_null());
     let (r, st) = c_keyring_from_xml(&[dpapi_key(V1_ID, now(), now(), now())], Some("repro-app"));
     assert_eq!(st, REFTOKEN_OK);
-    let w = c_unprotect(r.ptr(), &[rs("purpose")], V1_PAYLOAD.as_bytes(), Some(64));
+    let w = unprotect_v1(&r);
     assert_eq!(w.status, REFTOKEN_UNSUPPORTED_PROTECTOR);
     assert!(last_error().contains("DpapiXmlDecryptor"));
 }

@@ -42,6 +42,22 @@ fn oracle(ops: &[Value]) -> Vec<Value> {
     ENDPOINT_ORACLE.run(ops)
 }
 
+/// Asks the oracle `op` of every input in one batch, then `check`s each input with its
+/// answer (an error answer fails that input), as `check_all` does: a failure names the input.
+fn check_with_oracle<T: std::fmt::Debug>(
+    inputs: &[T],
+    op: impl Fn(&T) -> Value,
+    mut check: impl FnMut(&T, &Value),
+) {
+    let ops: Vec<Value> = inputs.iter().map(op).collect();
+    let results = oracle(&ops);
+    let cases = inputs.iter().zip(&ops).zip(&results);
+    common::check_all(
+        cases.map(|((i, op), r)| (format!("{i:?}"), (i, op, r))),
+        |(i, op, r)| check(i, ok(op, r)),
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 

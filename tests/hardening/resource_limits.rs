@@ -9,8 +9,7 @@ use reftoken::{dataprotection, jwt, limits};
 
 use super::*;
 use crate::common::{
-    c_fixture_keyring, c_keyring_from_dir, c_keyring_from_xml, c_protect, c_unprotect,
-    c_unprotect_bytes,
+    DpFn, c_basic_parse_raw, c_dp, c_fixture_keyring, c_keyring_from_dir, c_keyring_from_xml,
 };
 
 /// `text` padded with spaces after its closing brace to exactly `len` bytes (JSON allows
@@ -253,15 +252,33 @@ fn limit_data_protection_payloads_are_1_mib() {
     for (what, w) in [
         (
             "unprotect_bytes",
-            c_unprotect_bytes(c_ring.ptr(), &purpose, &long, Some(16)),
+            c_dp(
+                DpFn::UnprotectBytes,
+                c_ring.ptr(),
+                &purpose,
+                &long,
+                Some(16),
+            ),
         ),
         (
             "unprotect",
-            c_unprotect(c_ring.ptr(), &purpose, text.as_bytes(), Some(16)),
+            c_dp(
+                DpFn::Unprotect,
+                c_ring.ptr(),
+                &purpose,
+                text.as_bytes(),
+                Some(16),
+            ),
         ),
         (
             "protect",
-            c_protect(c_ring.ptr(), &purpose, &big, t.unix_seconds(), Some(16)),
+            c_dp(
+                DpFn::Protect(t.unix_seconds()),
+                c_ring.ptr(),
+                &purpose,
+                &big,
+                Some(16),
+            ),
         ),
     ] {
         assert_eq!(
@@ -405,23 +422,7 @@ fn limit_key_ring_directory_1_mib_per_file_10000_files() {
 fn limit_authorization_header_and_credentials() {
     let basic =
         |id: &str, secret: &str| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
-    let parse = |h: &str| -> reftoken_status {
-        let (mut id, mut secret) = ([0u8; 301], [0u8; 301]);
-        let (mut il, mut sl, mut has) = (0, 0, false);
-        unsafe {
-            reftoken_basic_parse(
-                h.as_ptr().cast(),
-                h.len(),
-                id.as_mut_ptr().cast(),
-                id.len(),
-                &mut il,
-                secret.as_mut_ptr().cast(),
-                secret.len(),
-                &mut sl,
-                &mut has,
-            )
-        }
-    };
+    let parse = |h: &str| c_basic_parse_raw(h.as_ptr().cast(), h.len()).0;
     let id = "i".repeat(endpoint::MAX_CLIENT_ID_LEN);
     let secret = "s".repeat(endpoint::MAX_CLIENT_SECRET_LEN);
     assert_eq!(parse(&basic(&id, &secret)), reftoken_status::REFTOKEN_OK);

@@ -9,23 +9,36 @@ use reftoken::revocation::Event;
 
 use super::*;
 
+/// A fresh database `tag` holding `N` new grants, and a validator process of each of `kinds`
+/// over it, told of revocations through `redis` or else the database (which then has the
+/// NOTIFY trigger), with every grant cached: the database (dropped last), a connection to it,
+/// the grants and the processes.
+fn cluster<const N: usize>(
+    s: &Servers,
+    tag: &str,
+    kinds: &[&str],
+    redis: Option<&str>,
+    bound: Duration,
+    backoff_ms: u64,
+) -> (TestDb, postgres::Client, [Issued; N], Vec<Node>) {
+    let db = TestDb::create(&s.pg, tag, redis.is_none());
+    let mut pg = connect(&db.url);
+    let grants: [Issued; N] = std::array::from_fn(|_| issue(&mut pg));
+    let notify = redis.unwrap_or(&db.url);
+    let bound_ms = bound.as_millis() as u64;
+    let mut nodes = spawn_all(kinds, &db.url, notify, bound_ms, backoff_ms);
+    cache_everywhere(&mut nodes, &grants.each_ref());
+    (db, pg, grants, nodes)
+}
+
 #[test]
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_postgres_notify_reaches_every_validator_process() {
-    let s = servers("servers_postgres_notify_reaches_every_validator_process");
-    let _serial = serial();
-    let db = TestDb::create(&s.pg, "pg", true);
-    let mut pg = connect(&db.url);
-    let (a, b, c) = (issue(&mut pg), issue(&mut pg), issue(&mut pg));
+    let (s, _serial) = servers("servers_postgres_notify_reaches_every_validator_process");
     // Long TTL and bound: only a notification can make a node forget a cached token.
-    let mut nodes = spawn_all(
-        &["rust-postgres", "rust-postgres", "c-postgres"],
-        &db.url,
-        &db.url,
-        60_000,
-        100,
-    );
-    cache_everywhere(&mut nodes, &[&a, &b, &c]);
+    let kinds = ["rust-postgres", "rust-postgres", "c-postgres"];
+    let (_db, mut pg, [a, b, c], mut nodes) =
+        cluster(&s, "pg", &kinds, None, Duration::from_secs(60), 100);
 
     // A grant deleted through IdentityServer's schema is rejected by every process.
     delete(&mut pg, &a.key);
@@ -89,20 +102,12 @@ fn servers_postgres_notify_reaches_every_validator_process() {
 #[test]
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_redis_publish_reaches_every_validator_process() {
-    let s = servers("servers_redis_publish_reaches_every_validator_process");
-    let _serial = serial();
-    // A store that cannot notify: no trigger.
-    let db = TestDb::create(&s.pg, "redis", false);
-    let mut pg = connect(&db.url);
-    let (a, b, c) = (issue(&mut pg), issue(&mut pg), issue(&mut pg));
-    let mut nodes = spawn_all(
-        &["rust-redis", "rust-redis", "c-redis"],
-        &db.url,
-        &s.redis,
-        60_000,
-        100,
-    );
-    cache_everywhere(&mut nodes, &[&a, &b, &c]);
+    let (s, _serial) = servers("servers_redis_publish_reaches_every_validator_process");
+    // Notified through Redis: the store has no trigger and cannot notify.
+    let kinds = ["rust-redis", "rust-redis", "c-redis"];
+    let redis = Some(s.redis.as_str());
+    let (_db, mut pg, [a, b, c], mut nodes) =
+        cluster(&s, "redis", &kinds, redis, Duration::from_secs(60), 100);
 
     // Deleting the row alone reaches no cache...
     delete(&mut pg, &a.key);
@@ -166,22 +171,11 @@ fn servers_redis_publish_reaches_every_validator_process() {
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
     let test = "servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound";
-    let s = servers(test);
-    let _serial = serial();
-    own_servers(test, &s);
+    let (s, _serial) = own_servers(test);
     let bound = Duration::from_millis(1000);
-    let db = TestDb::create(&s.pg, "pgfault", true);
-    let mut pg = connect(&db.url);
-    let (t1, t2, t3) = (issue(&mut pg), issue(&mut pg), issue(&mut pg));
     // Reconnection waits 1 to 2 s after a loss: long enough to lose notifications.
-    let mut nodes = spawn_all(
-        &["rust-postgres", "rust-postgres"],
-        &db.url,
-        &db.url,
-        bound.as_millis() as u64,
-        2000,
-    );
-    cache_everywhere(&mut nodes, &[&t1, &t2, &t3]);
+    let kinds = ["rust-postgres", "rust-postgres"];
+    let (db, pg, [t1, t2, t3], mut nodes) = cluster(&s, "pgfault", &kinds, None, bound, 2000);
 
     // The database crashes and comes back; the listeners are away for a while. Fresh cache
     // entries are made, then t1 is deleted while no listener hears it.
@@ -192,16 +186,9 @@ fn servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
         n.until(&t1.handle, "active", Duration::from_secs(10));
     }
     let deleted = delete(&mut pg, &t1.key);
-    let (stale, oldest) = never_stale_beyond(
-        &mut nodes,
-        &t1,
-        deleted,
-        bound,
-        bound + Duration::from_millis(700),
-    );
-    eprintln!(
-        "{test}: after the restart, {stale} stale positives, the oldest {oldest:?} after the delete (bound {bound:?})"
-    );
+    let what = format!("{test}: after the restart");
+    let during = bound + Duration::from_millis(700);
+    never_stale_beyond(&what, &mut nodes, &t1, deleted, bound, during);
     for n in &mut nodes {
         n.until(&t1.handle, "unknown", Duration::from_secs(1));
         n.wait_listening();
@@ -216,16 +203,9 @@ fn servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
     pg.batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'reftoken-revocation' AND datname = current_database()")
         .unwrap();
     let deleted = delete(&mut pg, &t3.key);
-    let (stale, oldest) = never_stale_beyond(
-        &mut nodes,
-        &t3,
-        deleted,
-        bound,
-        bound + Duration::from_millis(500),
-    );
-    eprintln!(
-        "{test}: after the listeners were cut off, {stale} stale positives, the oldest {oldest:?} after the delete (bound {bound:?})"
-    );
+    let what = format!("{test}: after the listeners were cut off");
+    let during = bound + Duration::from_millis(500);
+    never_stale_beyond(&what, &mut nodes, &t3, deleted, bound, during);
     for n in &mut nodes {
         n.until(&t3.handle, "unknown", Duration::from_secs(1));
         // They come back, and notifications work again.
@@ -241,36 +221,19 @@ fn servers_postgres_outage_never_serves_a_stale_positive_beyond_the_bound() {
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_redis_outage_never_serves_a_stale_positive_beyond_the_bound() {
     let test = "servers_redis_outage_never_serves_a_stale_positive_beyond_the_bound";
-    let s = servers(test);
-    let _serial = serial();
-    own_servers(test, &s);
+    let (s, _serial) = own_servers(test);
     let bound = Duration::from_millis(1000);
-    let db = TestDb::create(&s.pg, "redisfault", false);
-    let mut pg = connect(&db.url);
-    let (t1, t2) = (issue(&mut pg), issue(&mut pg));
-    let mut nodes = spawn_all(
-        &["rust-redis", "rust-redis"],
-        &db.url,
-        &s.redis,
-        bound.as_millis() as u64,
-        300,
-    );
-    cache_everywhere(&mut nodes, &[&t1, &t2]);
+    let kinds = ["rust-redis", "rust-redis"];
+    let redis = Some(s.redis.as_str());
+    let (_db, mut pg, [t1, t2], mut nodes) = cluster(&s, "redisfault", &kinds, redis, bound, 300);
 
     // Redis dies: the revocation of t1 cannot be published and is lost.
     let outage = Outage::begin("redis");
     let deleted = delete(&mut pg, &t1.key);
     assert!(revocation::redis::publish(&s.redis, None, &t1.key).is_err());
-    let (stale, oldest) = never_stale_beyond(
-        &mut nodes,
-        &t1,
-        deleted,
-        bound,
-        bound + Duration::from_millis(300),
-    );
-    eprintln!(
-        "{test}: with Redis down, {stale} stale positives, the oldest {oldest:?} after the delete (bound {bound:?})"
-    );
+    let what = format!("{test}: with Redis down");
+    let during = bound + Duration::from_millis(300);
+    never_stale_beyond(&what, &mut nodes, &t1, deleted, bound, during);
     for n in &mut nodes {
         // Past the bound the cache stops serving old entries: the store says no.
         assert_eq!(n.validate(&t1.handle).state, "unknown");
@@ -302,8 +265,7 @@ fn servers_redis_outage_never_serves_a_stale_positive_beyond_the_bound() {
 #[test]
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_watch_reports_keys_as_they_are_revoked() {
-    let s = servers("servers_watch_reports_keys_as_they_are_revoked");
-    let _serial = serial();
+    let (s, _serial) = servers("servers_watch_reports_keys_as_they_are_revoked");
     let db = TestDb::create(&s.pg, "watch", true);
     let mut pg = connect(&db.url);
     let a = issue(&mut pg);

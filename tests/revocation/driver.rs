@@ -166,15 +166,16 @@ pub fn cache_everywhere(nodes: &mut [Node], tokens: &[&Issued]) {
 }
 
 /// Validates `t` on every node for `during`, checking that no node calls it active more
-/// than `bound` after `deleted_ns`; returns how many stale positives (all within the bound)
-/// were seen, and the oldest.
+/// than `bound` after `deleted_ns`; prints, after `what`, how many stale positives (all within
+/// the bound) were seen, and the oldest.
 pub fn never_stale_beyond(
+    what: &str,
     nodes: &mut [Node],
     t: &Issued,
     deleted_ns: u64,
     bound: Duration,
     during: Duration,
-) -> (usize, Duration) {
+) {
     let t0 = Instant::now();
     let (mut stale, mut oldest) = (0, Duration::ZERO);
     while t0.elapsed() < during {
@@ -193,5 +194,7 @@ pub fn never_stale_beyond(
         }
         std::thread::sleep(Duration::from_millis(3));
     }
-    (stale, oldest)
+    eprintln!(
+        "{what}, {stale} stale positives, the oldest {oldest:?} after the delete (bound {bound:?})"
+    );
 }

@@ -73,8 +73,7 @@ fn bench_transport(s: &Servers, transport: &str, revocations: usize) {
 #[test]
 #[ignore = "benchmark, run by hand with servers: cargo test --release --test revocation -- --ignored --nocapture bench_"]
 fn bench_revocation_latency() {
-    let s = servers("bench_revocation_latency");
-    let _serial = serial();
+    let (s, _serial) = servers("bench_revocation_latency");
     let n = env_u64("REFTOKEN_BENCH_REVOCATIONS", 500) as usize;
     bench_transport(&s, "postgres", n);
     bench_transport(&s, "redis", n);

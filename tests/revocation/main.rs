@@ -64,11 +64,12 @@ struct Servers {
     redis: String,
 }
 
-/// The servers from the environment; a test that needs them runs only when selected
-/// (`--ignored servers_`), so without them it fails.
-fn servers(test: &str) -> Servers {
+/// The servers from the environment, and the lock of [`serial`] (the tests share them); a
+/// test that needs them runs only when selected (`--ignored servers_`), so without them it
+/// fails.
+fn servers(test: &str) -> (Servers, MutexGuard<'static, ()>) {
     let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (
+    let s = match (
         get("REFTOKEN_TEST_POSTGRES_NOTIFY"),
         get("REFTOKEN_TEST_REDIS"),
     ) {
@@ -77,16 +78,19 @@ fn servers(test: &str) -> Servers {
             "{test}: needs PostgreSQL and Redis, but REFTOKEN_TEST_POSTGRES_NOTIFY and REFTOKEN_TEST_REDIS \
              are not set: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"
         ),
-    }
+    };
+    (s, serial())
 }
 
 fn script() -> String {
     format!("{}/scripts/test-servers.sh", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Fails unless the servers are the set `scripts/test-servers.sh` runs under
-/// `REFTOKEN_TEST_SERVERS_DIR`: only those may be killed.
-fn own_servers(test: &str, s: &Servers) {
+/// The servers for `test`, which kills and restarts them, and the lock of [`serial`]. Fails
+/// unless they are the set `scripts/test-servers.sh` runs under `REFTOKEN_TEST_SERVERS_DIR`:
+/// only those may be killed.
+fn own_servers(test: &str) -> (Servers, MutexGuard<'static, ()>) {
+    let (s, serial) = servers(test);
     let out = Command::new(script())
         .arg("env")
         .output()
@@ -103,6 +107,7 @@ fn own_servers(test: &str, s: &Servers) {
         env.trim(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
+    (s, serial)
 }
 
 fn run_script(verb: &str) {

@@ -86,8 +86,7 @@ impl Relay {
 #[test]
 #[ignore = "needs PostgreSQL and Redis: eval \"$(scripts/test-servers.sh start)\", then scripts/test-rust.sh"]
 fn servers_redis_partition_of_the_publisher_is_reported_and_healed() {
-    let s = servers("servers_redis_partition_of_the_publisher_is_reported_and_healed");
-    let _serial = serial();
+    let (s, _serial) = servers("servers_redis_partition_of_the_publisher_is_reported_and_healed");
     let store = Arc::new(MemStore::default());
     let v = store.validator();
     let bound = Duration::from_millis(200);
