@@ -66,7 +66,7 @@ internal sealed class KeyRingSource : IDisposable
                 plain = Volatile.Read(ref _protector).Unprotect(payload!);
             }
         }
-        catch (RefTokenException)
+        catch (Exception e) when (e is RefTokenException or RefTokenArgumentException)
         {
             return data;
         }

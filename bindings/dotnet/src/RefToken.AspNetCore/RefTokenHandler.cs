@@ -75,10 +75,11 @@ public sealed class RefTokenHandler : AuthenticationHandler<RefTokenAuthenticati
             Log.StoreUnavailable(Logger, Scheme.Name, e.InnerException?.GetType().Name ?? nameof(RefTokenStoreUnavailableException), e.InnerException);
             return await Failed(e.Message, e);
         }
-        catch (RefTokenException e)
+        catch (Exception e) when (e is RefTokenException or RefTokenArgumentException)
         {
             // A token IdentityServer could not answer for either (its endpoint fails too): not active.
-            Log.TokenUnjudgeable(Logger, e.Status.ToString(), null);
+            RefTokenStatus status = e is RefTokenException n ? n.Status : ((RefTokenArgumentException)e).Status;
+            Log.TokenUnjudgeable(Logger, status.ToString(), null);
             _metrics.Validation(Scheme.Name, "inactive");
             return await Failed("Token is not active.", null);
         }

@@ -18,6 +18,7 @@ public class NativeHandleGenerationService : IHandleGenerationService
     /// <summary><paramref name="length"/> random bytes as <c>2 * length</c> uppercase hex characters.</summary>
     /// <param name="length">Random bytes, 1 to 65536.</param>
     /// <returns>The handle, without a suffix.</returns>
-    /// <exception cref="RefTokenException">A length of 0 or over 65536.</exception>
+    /// <exception cref="RefTokenArgumentException">A length of 0 (<see cref="System.ArgumentOutOfRangeException"/> for a negative one).</exception>
+    /// <exception cref="RefTokenException">A length over 65536.</exception>
     public Task<string> GenerateAsync(int length = 32) => Task.FromResult(TokenHandles.RandomHex(length));
 }

@@ -192,7 +192,7 @@ public class NativeIntrospectionResponseGenerator : IntrospectionResponseGenerat
             byte[] json = grant.IntrospectUtf8(caller, DateTimeOffset.FromUnixTimeSeconds(nbf));
             return ToDictionary(json);
         }
-        catch (RefTokenException)
+        catch (Exception e) when (e is RefTokenException or RefTokenArgumentException)
         {
             return null;
         }

@@ -157,9 +157,10 @@ internal sealed class NativeDataProtector : IDataProtector
                 return Protector().UnprotectBytes(protectedData);
             }
         }
-        catch (RefTokenException e)
+        catch (Exception e) when (e is RefTokenException or RefTokenArgumentException)
         {
-            // What ASP.NET Core's protector throws for a payload it cannot read.
+            // What ASP.NET Core's protector throws for a payload it cannot read (a key ring without
+            // an application name is refused as an argument: the same answer as before).
             throw new CryptographicException(e.Message, e);
         }
     }

@@ -146,7 +146,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="lifetimeSeconds">Its lifetime in seconds.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or an expiration (creation time + lifetime) past 9999-12-31, which IdentityServer cannot store.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or an expiration (creation time + lifetime) past 9999-12-31, which IdentityServer cannot store.</exception>
     public static Grant Create(string clientId, string issuer, DateTimeOffset creationTime, int lifetimeSeconds) =>
         Create(clientId, issuer, creationTime.ToUnixTimeSeconds(), lifetimeSeconds);
 
@@ -157,7 +157,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="lifetimeSeconds">Its lifetime in seconds.</param>
     /// <returns>The grant; dispose it.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or a creation time or expiration (creation time + lifetime) outside years 1 to 9999.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative lifetime, or a creation time or expiration (creation time + lifetime) outside years 1 to 9999.</exception>
     public static Grant Create(string clientId, string issuer, long creationTimeUnixSeconds, int lifetimeSeconds)
     {
         ArgumentNullException.ThrowIfNull(clientId);
@@ -259,7 +259,7 @@ public sealed unsafe class Grant : IDisposable
     /// <summary>A text field of the grant (<c>reftoken_grant_field</c>), or null when the grant has none (the column is NULL).</summary>
     /// <param name="field">Which field.</param>
     /// <returns>The value, or null.</returns>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown field.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown field.</exception>
     public string? GetField(GrantField field)
     {
         var writer = new FieldWriter(_handle, (uint)field);
@@ -275,7 +275,7 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="destination">Where the UTF-8 value goes.</param>
     /// <param name="bytesWritten">Bytes written, 0 when absent, or the size needed.</param>
     /// <returns>Whether the value was written.</returns>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown field.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown field.</exception>
     public bool TryGetField(GrantField field, Span<byte> destination, out int bytesWritten)
     {
         nuint length;
@@ -416,9 +416,9 @@ public sealed unsafe class Grant : IDisposable
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">
     /// <see cref="RefTokenStatus.MalformedInput"/> where IdentityServer itself fails (a claim named
-    /// <c>active</c>, a non-finite double, two <c>client_id</c> claims for a client caller);
-    /// <see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version).
+    /// <c>active</c>, a non-finite double, two <c>client_id</c> claims for a client caller).
     /// </exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: caller kind or version.</exception>
     public string Introspect(IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null) =>
         Encoding.UTF8.GetString(IntrospectUtf8(caller, now, options));
 
@@ -429,6 +429,7 @@ public sealed unsafe class Grant : IDisposable
     /// <returns>The response JSON, UTF-8.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="Introspect"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Introspect"/>.</exception>
     public byte[] IntrospectUtf8(IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -450,6 +451,7 @@ public sealed unsafe class Grant : IDisposable
     /// <returns>False when <paramref name="destination"/> is too small (nothing written).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="Introspect"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Introspect"/>.</exception>
     public bool TryIntrospect(IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, Span<byte> destination, out int bytesWritten)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -468,7 +470,8 @@ public sealed unsafe class Grant : IDisposable
     /// <param name="options">Null for <see cref="IntrospectionOptions.Default"/>.</param>
     /// <returns>The verdict.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version); <see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on: an expiration past 9999-12-31, no <c>Issuer</c>, a null <c>Audiences</c> or <c>Claims</c>).</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on: an expiration past 9999-12-31, no <c>Issuer</c>, a null <c>Audiences</c> or <c>Claims</c>).</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: caller kind or version.</exception>
     public IntrospectionVerdict Evaluate(IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(caller);

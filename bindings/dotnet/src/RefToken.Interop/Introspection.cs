@@ -220,6 +220,7 @@ public static class Introspection
     /// <returns>The response JSON.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="data"/> or <paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="Grant.ParseProtected(string, KeyRing?)"/> and <see cref="Grant.Introspect(IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Grant.Introspect(IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>.</exception>
     public static string IntrospectData(string data, KeyRing? keyRing, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -235,6 +236,7 @@ public static class Introspection
     /// <returns>The response JSON.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="data"/> or <paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="Grant.Parse(string)"/> and <see cref="Grant.Introspect(IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Grant.Introspect(IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>.</exception>
     public static string IntrospectData(string data, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null) =>
         IntrospectData(data, null, caller, now, options);
 
@@ -247,6 +249,7 @@ public static class Introspection
     /// <returns>The response JSON, UTF-8.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="IntrospectData(string, KeyRing?, IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="IntrospectData(string, KeyRing?, IntrospectionCaller, DateTimeOffset, IntrospectionOptions?)"/>.</exception>
     public static unsafe byte[] IntrospectDataUtf8(ReadOnlySpan<byte> utf8Data, KeyRing? keyRing, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -277,6 +280,7 @@ public static class Introspection
     /// <returns>False when <paramref name="destination"/> is too small (nothing written).</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="IntrospectDataUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="IntrospectDataUtf8"/>.</exception>
     public static unsafe bool TryIntrospectData(ReadOnlySpan<byte> utf8Data, KeyRing? keyRing, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, Span<byte> destination, out int bytesWritten)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -383,7 +387,7 @@ internal unsafe ref struct OptionsScope
         {
             result = NativeOutput.ReadBytes(ref writer, firstSize);
         }
-        catch (RefTokenException) when (rethrow)
+        catch (Exception e) when (rethrow && (e is RefTokenException or RefTokenArgumentException))
         {
             RethrowPending();
             throw;
@@ -406,7 +410,7 @@ internal unsafe ref struct OptionsScope
         {
             done = NativeOutput.TryWrite(ref writer, destination, out bytesWritten);
         }
-        catch (RefTokenException) when (rethrow)
+        catch (Exception e) when (rethrow && (e is RefTokenException or RefTokenArgumentException))
         {
             RethrowPending();
             throw;

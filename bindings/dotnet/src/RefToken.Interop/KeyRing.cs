@@ -189,9 +189,10 @@ public sealed unsafe class KeyRingProtector
     /// <returns>The payload.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="plaintext"/> is null.</exception>
     /// <exception cref="RefTokenException">
-    /// <see cref="RefTokenStatus.UnknownKey"/> (no default key at that time), <see cref="RefTokenStatus.InvalidArgument"/>
-    /// (no application name and no purpose), <see cref="RefTokenStatus.InputTooLarge"/>, <see cref="RefTokenStatus.RngFailure"/>.
+    /// <see cref="RefTokenStatus.UnknownKey"/> (no default key at that time), <see cref="RefTokenStatus.InputTooLarge"/>,
+    /// <see cref="RefTokenStatus.RngFailure"/>.
     /// </exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: no application name and no purpose.</exception>
     public string Protect(string plaintext, DateTimeOffset? now = null)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
@@ -212,6 +213,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="now">The time that picks the default key; null for now.</param>
     /// <returns>False when <paramref name="destination"/> is too small (nothing encrypted).</returns>
     /// <exception cref="RefTokenException">As <see cref="Protect(string, DateTimeOffset?)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
     public bool TryProtect(ReadOnlySpan<byte> utf8Plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null) =>
         TryProtectCore(utf8Plaintext, text: true, destination, out bytesWritten, now);
 
@@ -227,6 +229,7 @@ public sealed unsafe class KeyRingProtector
     /// (tampered, truncated, other purposes or application), <see cref="RefTokenStatus.UnknownKey"/>,
     /// <see cref="RefTokenStatus.KeyRevoked"/>, <see cref="RefTokenStatus.UnsupportedProtector"/>.
     /// </exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: no application name and no purpose.</exception>
     public string Unprotect(string payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
@@ -247,6 +250,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="bytesWritten">Bytes written, or the size needed when <paramref name="destination"/> is too small.</param>
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
     /// <exception cref="RefTokenException">As <see cref="Unprotect(string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Unprotect(string)"/>.</exception>
     public bool TryUnprotect(ReadOnlySpan<byte> utf8Payload, Span<byte> destination, out int bytesWritten) =>
         TryUnprotectCore(utf8Payload, text: true, destination, out bytesWritten);
 
@@ -255,6 +259,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="now">The time that picks the default key; null for now.</param>
     /// <returns>The payload.</returns>
     /// <exception cref="RefTokenException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
     public byte[] ProtectBytes(ReadOnlySpan<byte> plaintext, DateTimeOffset? now = null)
     {
         fixed (byte* tp = plaintext)
@@ -273,6 +278,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="now">The time that picks the default key; null for now.</param>
     /// <returns>False when <paramref name="destination"/> is too small (nothing encrypted).</returns>
     /// <exception cref="RefTokenException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Protect(string, DateTimeOffset?)"/>.</exception>
     public bool TryProtectBytes(ReadOnlySpan<byte> plaintext, Span<byte> destination, out int bytesWritten, DateTimeOffset? now = null) =>
         TryProtectCore(plaintext, text: false, destination, out bytesWritten, now);
 
@@ -280,6 +286,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="payload">The binary payload.</param>
     /// <returns>The plaintext.</returns>
     /// <exception cref="RefTokenException">As <see cref="Unprotect(string)"/>, without <see cref="RefTokenStatus.MalformedInput"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Unprotect(string)"/>.</exception>
     public byte[] UnprotectBytes(ReadOnlySpan<byte> payload)
     {
         fixed (byte* pp = payload)
@@ -297,6 +304,7 @@ public sealed unsafe class KeyRingProtector
     /// <param name="bytesWritten">Bytes written, or the size needed when <paramref name="destination"/> is too small.</param>
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
     /// <exception cref="RefTokenException">As <see cref="UnprotectBytes(ReadOnlySpan{byte})"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="UnprotectBytes(ReadOnlySpan{byte})"/>.</exception>
     public bool TryUnprotectBytes(ReadOnlySpan<byte> payload, Span<byte> destination, out int bytesWritten) =>
         TryUnprotectCore(payload, text: false, destination, out bytesWritten);
 

@@ -5,7 +5,9 @@ namespace RefToken;
 /// <summary>
 /// A libreftoken function failed. <see cref="Status"/> is the native status and
 /// <see cref="NativeMessage"/> the library's detail message about the failure
-/// (<c>reftoken_last_error</c> on the calling thread).
+/// (<c>reftoken_last_error</c> on the calling thread). A refused argument
+/// (<see cref="RefTokenStatus.InvalidArgument"/>, <see cref="RefTokenStatus.NullArgument"/>) is a
+/// <see cref="RefTokenArgumentException"/> instead.
 /// </summary>
 public sealed class RefTokenException : Exception
 {
@@ -28,7 +30,8 @@ public sealed class RefTokenException : Exception
     /// <summary>The native name of <see cref="Status"/>, such as <c>REFTOKEN_MALFORMED_INPUT</c>.</summary>
     public string StatusName => RefTokenLibrary.GetStatusName(Status);
 
-    private static string Format(RefTokenStatus status, string message)
+    /// <summary>The message of both exception types: the status name, then the native message.</summary>
+    internal static string Format(RefTokenStatus status, string message)
     {
         string name = RefTokenLibrary.GetStatusName(status);
         return string.IsNullOrEmpty(message) ? name : name + ": " + message;

@@ -125,10 +125,28 @@ public static class RefTokenLibrary
         return string.Empty;
     }
 
-    /// <summary>Throws the exception for a failed native call, with the thread's last-error message.</summary>
+    /// <summary>
+    /// The exception for a failed native call, with the thread's last-error message: the one place
+    /// that decides its type (see <see cref="Error(RefTokenStatus, string, string?)"/>).
+    /// </summary>
+    /// <param name="status">The status the native function returned.</param>
+    /// <param name="paramName">The parameter a refused argument was passed as, when the caller knows it.</param>
+    internal static Exception Error(RefTokenStatus status, string? paramName = null) =>
+        Error(status, GetLastErrorMessage(), paramName);
+
+    /// <summary>
+    /// <see cref="RefTokenArgumentException"/> for the statuses that blame the caller's arguments,
+    /// <see cref="RefTokenException"/> for every other (they describe data, keys, servers or the library).
+    /// </summary>
+    internal static Exception Error(RefTokenStatus status, string nativeMessage, string? paramName) =>
+        status is RefTokenStatus.InvalidArgument or RefTokenStatus.NullArgument
+            ? new RefTokenArgumentException(status, nativeMessage, paramName)
+            : new RefTokenException(status, nativeMessage);
+
+    /// <summary>Throws <see cref="Error(RefTokenStatus, string?)"/> for a failed native call.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     [DoesNotReturn]
-    internal static void Throw(RefTokenStatus status) => throw new RefTokenException(status, GetLastErrorMessage());
+    internal static void Throw(RefTokenStatus status, string? paramName = null) => throw Error(status, paramName);
 
     /// <summary>
     /// The handle a native constructor returned with <paramref name="status"/>; on failure it is

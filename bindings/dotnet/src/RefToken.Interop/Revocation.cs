@@ -20,9 +20,11 @@ public static unsafe class Revocation
     /// <param name="storeKey">The revoked grant's store key (see <see cref="StoreKeys"/>), not its handle.</param>
     /// <returns>How many subscribers received it, this node's own listener included.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="url"/> or <paramref name="storeKey"/> is null.</exception>
+    /// <exception cref="RefTokenArgumentException">
+    /// <see cref="RefTokenStatus.InvalidArgument"/>: an empty key, or a library built without revocation support.
+    /// </exception>
     /// <exception cref="RefTokenException">
-    /// <see cref="RefTokenStatus.InvalidArgument"/> (an empty key, or a library built without revocation
-    /// support); <see cref="RefTokenStatus.MalformedInput"/> (the URL); <see cref="RefTokenStatus.IoError"/>
+    /// <see cref="RefTokenStatus.MalformedInput"/> (the URL); <see cref="RefTokenStatus.IoError"/>
     /// (Redis could not be reached from this node: the nodes were not told). Then publish the key again until
     /// it succeeds: listeners that still reach Redis confirm their own connection, so their staleness bound
     /// does not cover a publish that never left, and they serve a cached entry until its TTL ends.
@@ -43,6 +45,7 @@ public static unsafe class Revocation
     /// <param name="utf8StoreKey">The store key, UTF-8.</param>
     /// <returns>How many subscribers received it.</returns>
     /// <exception cref="RefTokenException">As <see cref="PublishRedis(string, string?, string)"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="PublishRedis(string, string?, string)"/>.</exception>
     public static long PublishRedisUtf8(ReadOnlySpan<byte> utf8Url, ReadOnlySpan<byte> utf8Channel, ReadOnlySpan<byte> utf8StoreKey)
     {
         RefTokenLibrary.EnsureLoaded();

@@ -66,10 +66,12 @@ public sealed unsafe class RevocationListener : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleBound"/> is negative or longer than <see cref="uint.MaxValue"/> milliseconds.</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="validator"/> is disposed.</exception>
     /// <exception cref="RefTokenException">
-    /// <see cref="RefTokenStatus.MalformedInput"/> (the connection string);
-    /// <see cref="RefTokenStatus.InvalidArgument"/> (a channel over 63 bytes, a bound under 50 ms, or a
-    /// library built without revocation support); <see cref="RefTokenStatus.IoError"/> (no thread could
-    /// be started).
+    /// <see cref="RefTokenStatus.MalformedInput"/> (the connection string); <see cref="RefTokenStatus.IoError"/>
+    /// (no thread could be started).
+    /// </exception>
+    /// <exception cref="RefTokenArgumentException">
+    /// <see cref="RefTokenStatus.InvalidArgument"/>: a channel over 63 bytes, a bound under 50 ms, or a
+    /// library built without revocation support.
     /// </exception>
     public static RevocationListener StartPostgres(TokenValidator validator, string connectionString, string? channel = null, TimeSpan? staleBound = null) =>
         Start(postgres: true, validator, connectionString, channel, staleBound);
@@ -91,6 +93,7 @@ public sealed unsafe class RevocationListener : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="staleBound"/> is negative or longer than <see cref="uint.MaxValue"/> milliseconds.</exception>
     /// <exception cref="ObjectDisposedException"><paramref name="validator"/> is disposed.</exception>
     /// <exception cref="RefTokenException">As <see cref="StartPostgres"/> (<see cref="RefTokenStatus.MalformedInput"/>: the URL).</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="StartPostgres"/>.</exception>
     public static RevocationListener StartRedis(TokenValidator validator, string url, string? channel = null, TimeSpan? staleBound = null) =>
         Start(postgres: false, validator, url, channel, staleBound);
 

@@ -42,7 +42,7 @@ public static class Secrets
     /// <param name="algorithm">The digest.</param>
     /// <returns>The stored value.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="secret"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown algorithm.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown algorithm.</exception>
     public static unsafe string Hash(string secret, SecretHashAlgorithm algorithm = SecretHashAlgorithm.Sha256)
     {
         ArgumentNullException.ThrowIfNull(secret);
@@ -61,7 +61,8 @@ public static class Secrets
     /// <param name="destination">Where the value goes; <see cref="MaxHashLength"/> bytes are always enough.</param>
     /// <param name="bytesWritten">Bytes written, or the size needed when <paramref name="destination"/> is too small.</param>
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidUtf8"/>, <see cref="RefTokenStatus.InvalidArgument"/>.</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: an unknown algorithm.</exception>
     public static unsafe bool TryHash(ReadOnlySpan<byte> utf8Secret, SecretHashAlgorithm algorithm, Span<byte> destination, out int bytesWritten)
     {
         RefTokenLibrary.EnsureLoaded();

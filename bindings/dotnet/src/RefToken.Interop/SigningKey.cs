@@ -42,9 +42,11 @@ public sealed unsafe class SigningKey : IDisposable
     /// <returns>The key; dispose it.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="pem"/> is null.</exception>
     /// <exception cref="RefTokenException">
-    /// <see cref="RefTokenStatus.MalformedInput"/> (not PEM or not a key), <see cref="RefTokenStatus.InvalidArgument"/>
-    /// (unknown or unfitting algorithm, encrypted or public-only PEM, other key types, RSA under 2048 bits),
-    /// <see cref="RefTokenStatus.InputTooLarge"/> (over 64 KiB).
+    /// <see cref="RefTokenStatus.MalformedInput"/> (not PEM or not a key), <see cref="RefTokenStatus.InputTooLarge"/> (over 64 KiB).
+    /// </exception>
+    /// <exception cref="RefTokenArgumentException">
+    /// <see cref="RefTokenStatus.InvalidArgument"/>: unknown or unfitting algorithm, encrypted or public-only PEM,
+    /// other key types, RSA under 2048 bits.
     /// </exception>
     public static SigningKey FromPem(string pem, JwtAlgorithm algorithm = JwtAlgorithm.Default, string? keyId = null)
     {
@@ -60,7 +62,8 @@ public sealed unsafe class SigningKey : IDisposable
     /// <param name="keyId">The <c>kid</c>; null for the JWK's own.</param>
     /// <returns>The key; dispose it.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="jwk"/> is null.</exception>
-    /// <exception cref="RefTokenException">As <see cref="FromPem"/>; <see cref="RefTokenStatus.InvalidArgument"/> also when <paramref name="algorithm"/> and the JWK's <c>alg</c> differ.</exception>
+    /// <exception cref="RefTokenException">As <see cref="FromPem"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="FromPem"/>, and when <paramref name="algorithm"/> and the JWK's <c>alg</c> differ.</exception>
     public static SigningKey FromJwk(string jwk, JwtAlgorithm algorithm = JwtAlgorithm.Default, string? keyId = null)
     {
         ArgumentNullException.ThrowIfNull(jwk);

@@ -47,9 +47,9 @@ public static class TokenHandles
     /// <param name="length">Random bytes, 1 to <see cref="MaxRandomBytes"/>.</param>
     /// <returns><c>2 * length</c> uppercase hex characters, without a suffix.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/> for 0.</exception>
     /// <exception cref="RefTokenException">
-    /// <see cref="RefTokenStatus.InvalidArgument"/> for 0, <see cref="RefTokenStatus.InputTooLarge"/> over
-    /// <see cref="MaxRandomBytes"/>, <see cref="RefTokenStatus.RngFailure"/>.
+    /// <see cref="RefTokenStatus.InputTooLarge"/> over <see cref="MaxRandomBytes"/>, <see cref="RefTokenStatus.RngFailure"/>.
     /// </exception>
     public static string RandomHex(int length = DefaultRandomBytes)
     {
@@ -66,6 +66,7 @@ public static class TokenHandles
     /// <returns>False when <paramref name="destination"/> is too small (nothing written).</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is negative.</exception>
     /// <exception cref="RefTokenException">As <see cref="RandomHex(int)"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="RandomHex(int)"/>.</exception>
     public static bool TryRandomHex(int length, Span<byte> destination, out int bytesWritten)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);

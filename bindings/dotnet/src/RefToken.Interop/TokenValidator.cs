@@ -37,7 +37,7 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <returns>The validator; dispose it.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="lookup"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="cacheCapacity"/> is negative.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative TTL.</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/>: a negative TTL.</exception>
     public static TokenValidator Create(Func<string, PersistedGrantRow?> lookup, KeyRing? keyRing, int cacheCapacity, TimeSpan cacheTtl)
     {
         ArgumentNullException.ThrowIfNull(lookup);
@@ -55,7 +55,8 @@ public sealed unsafe class TokenValidator : IDisposable
         {
             handle.Dispose();
             context.Free();
-            RefTokenLibrary.Throw(status);
+            // The TTL is the only argument the library can refuse here.
+            RefTokenLibrary.Throw(status, status == RefTokenStatus.InvalidArgument ? nameof(cacheTtl) : null);
         }
 
         handle.Lookup = context;
@@ -73,7 +74,8 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <param name="options">Null for <see cref="IntrospectionOptions.Default"/>.</param>
     /// <returns>The response JSON.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="handle"/> or <paramref name="caller"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer cannot answer for either), <see cref="RefTokenStatus.InvalidArgument"/>.</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer cannot answer for either).</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version).</exception>
     public string Introspect(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(handle);
@@ -89,6 +91,7 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <returns>The response JSON, UTF-8.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="Introspect"/>, and <see cref="RefTokenStatus.InvalidUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="Introspect"/>.</exception>
     public byte[] IntrospectUtf8(ReadOnlySpan<byte> utf8Handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -118,6 +121,7 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <returns>False when <paramref name="destination"/> is too small.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="caller"/> is null.</exception>
     /// <exception cref="RefTokenException">As <see cref="IntrospectUtf8"/>.</exception>
+    /// <exception cref="RefTokenArgumentException">As <see cref="IntrospectUtf8"/>.</exception>
     public bool TryIntrospect(ReadOnlySpan<byte> utf8Handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, Span<byte> destination, out int bytesWritten)
     {
         ArgumentNullException.ThrowIfNull(caller);
@@ -147,7 +151,8 @@ public sealed unsafe class TokenValidator : IDisposable
     /// <param name="grant">The token when one was found (dispose it), else null.</param>
     /// <returns>The verdict.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="handle"/> or <paramref name="caller"/> is null.</exception>
-    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.InvalidArgument"/>; <see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on, as for <see cref="Grant.Evaluate"/>).</exception>
+    /// <exception cref="RefTokenException"><see cref="RefTokenStatus.MalformedInput"/> (a token IdentityServer's validator fails on, as for <see cref="Grant.Evaluate"/>).</exception>
+    /// <exception cref="RefTokenArgumentException"><see cref="RefTokenStatus.InvalidArgument"/> (caller kind or version).</exception>
     public IntrospectionVerdict Validate(string handle, IntrospectionCaller caller, DateTimeOffset now, IntrospectionOptions? options, out Grant? grant)
     {
         NativeVerdict verdict;

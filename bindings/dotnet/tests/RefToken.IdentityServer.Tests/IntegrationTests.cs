@@ -311,6 +311,18 @@ public class ComponentTests : IClassFixture<MixedDeployment>
         Assert.Equal((await stock.GenerateAsync(32)).Length, (await service.GenerateAsync(32)).Length);
     }
 
+    [Fact]
+    public async Task HandleGenerationRefusesBadLengthsAsArguments()
+    {
+        var service = new NativeHandleGenerationService();
+        ArgumentException zero = await Assert.ThrowsAnyAsync<ArgumentException>(() => service.GenerateAsync(0));
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.IsType<RefTokenArgumentException>(zero).Status);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => service.GenerateAsync(-1));
+        // Over the limit is a size failure, not a refused argument.
+        var large = await Assert.ThrowsAsync<RefTokenException>(() => service.GenerateAsync(TokenHandles.MaxRandomBytes + 1));
+        Assert.Equal(RefTokenStatus.InputTooLarge, large.Status);
+    }
+
     private sealed class StockKeys : DefaultReferenceTokenStore
     {
         public StockKeys() : base(null!, null!, null!, null!) { }

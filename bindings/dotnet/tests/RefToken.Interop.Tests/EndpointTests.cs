@@ -61,7 +61,7 @@ public class SecretTests
     [Fact]
     public void Errors()
     {
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Secrets.Hash("x", (SecretHashAlgorithm)3)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => Secrets.Hash("x", (SecretHashAlgorithm)3)).Status);
         Assert.Equal(RefTokenStatus.InvalidUtf8, Assert.Throws<RefTokenException>(() => Secrets.TryHash(new byte[] { 0xFF }, SecretHashAlgorithm.Sha256, new byte[88], out _)).Status);
         Assert.False(Secrets.TryHash("x"u8, SecretHashAlgorithm.Sha256, new byte[4], out int needed));
         Assert.Equal(44, needed);
@@ -315,13 +315,13 @@ public class SigningKeyTests
         Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => SigningKey.FromPem("not pem")).Status);
         Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => SigningKey.FromJwk("{")).Status);
         using ECDsa ec = DotNetKey();
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => SigningKey.FromPem(ec.ExportPkcs8PrivateKeyPem(), JwtAlgorithm.RS256)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => SigningKey.FromPem(ec.ExportSubjectPublicKeyInfoPem())).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => SigningKey.FromPem(ec.ExportPkcs8PrivateKeyPem(), (JwtAlgorithm)9)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => SigningKey.FromPem(ec.ExportPkcs8PrivateKeyPem(), JwtAlgorithm.RS256)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => SigningKey.FromPem(ec.ExportSubjectPublicKeyInfoPem())).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => SigningKey.FromPem(ec.ExportPkcs8PrivateKeyPem(), (JwtAlgorithm)9)).Status);
         using RSA small = RSA.Create(1024);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => SigningKey.FromPem(small.ExportPkcs8PrivateKeyPem())).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => SigningKey.FromPem(small.ExportPkcs8PrivateKeyPem())).Status);
         Assert.Equal(RefTokenStatus.InputTooLarge, Assert.Throws<RefTokenException>(() => SigningKey.FromPem(new string('A', 70000))).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => SigningKey.FromJwk("{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ES256\",\"d\":\"" + Base64Url(D) + "\"}", JwtAlgorithm.RS256)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => SigningKey.FromJwk("{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ES256\",\"d\":\"" + Base64Url(D) + "\"}", JwtAlgorithm.RS256)).Status);
 
         using SigningKey key = SigningKey.FromJwk(FixtureJwk);
         Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => key.CreateIntrospectionJwt("i", "a", Fixtures.Now, "[1]")).Status);

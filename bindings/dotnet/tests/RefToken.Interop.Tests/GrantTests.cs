@@ -236,7 +236,7 @@ public class GrantTests
         {
             if (Throws(created, lifetime))
             {
-                Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", created, lifetime)).Status);
+                Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => Grant.Create("c", "i", created, lifetime)).Status);
             }
             else
             {
@@ -269,9 +269,9 @@ public class GrantTests
     [Fact]
     public void BuildErrors()
     {
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", 0, -1)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", 253402300800, 0)).Status); // year 10000
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => Grant.Create("c", "i", -62135596801, 0)).Status); // before year 1
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => Grant.Create("c", "i", 0, -1)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => Grant.Create("c", "i", 253402300800, 0)).Status); // year 10000
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => Grant.Create("c", "i", -62135596801, 0)).Status); // before year 1
         Assert.Throws<ArgumentNullException>(() => Grant.Create(null!, "i", 0, 0));
         Assert.Throws<ArgumentNullException>(() => Grant.Create("c", null!, 0, 0));
 
@@ -287,8 +287,8 @@ public class GrantTests
         Assert.Throws<ArgumentNullException>(() => g.AddClaim(null!, "v"));
         Assert.Throws<ArgumentNullException>(() => g.AddClaim("t", null!));
         Assert.Throws<ArgumentNullException>(() => g.AddAudience((string)null!));
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.GetField((GrantField)99)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.TryGetField(0, new byte[8], out _)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.GetField((GrantField)99)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.TryGetField(0, new byte[8], out _)).Status);
     }
 
     [Fact]

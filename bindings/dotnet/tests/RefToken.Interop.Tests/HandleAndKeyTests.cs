@@ -71,11 +71,11 @@ public class HandleTests
     [Fact]
     public void RandomHexErrors()
     {
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => TokenHandles.RandomHex(0)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => TokenHandles.RandomHex(0)).Status);
         Assert.Equal(RefTokenStatus.InputTooLarge, Assert.Throws<RefTokenException>(() => TokenHandles.RandomHex(TokenHandles.MaxRandomBytes + 1)).Status);
         Assert.Throws<ArgumentOutOfRangeException>(() => TokenHandles.RandomHex(-1));
         Assert.Throws<ArgumentOutOfRangeException>(() => TokenHandles.TryRandomHex(-1, new byte[4], out _));
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => TokenHandles.TryRandomHex(0, new byte[4], out _)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => TokenHandles.TryRandomHex(0, new byte[4], out _)).Status);
     }
 
     [Fact]

@@ -169,12 +169,12 @@ public class IntrospectionTests : IClassFixture<FixtureKeyRing>
     {
         using Grant g = Basic();
         var badKind = IntrospectionCaller.Raw(7, "api1", "api1.read");
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.Introspect(badKind, Fixtures.Now)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.Evaluate(badKind, Fixtures.Now)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.Introspect(badKind, Fixtures.Now)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.Evaluate(badKind, Fixtures.Now)).Status);
         var badVersion = new IntrospectionOptions { IdentityServerVersion = (IdentityServerVersion)12345 };
         var api1 = IntrospectionCaller.Api("api1", "api1.read");
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.Introspect(api1, Fixtures.Now, badVersion)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => g.Evaluate(api1, Fixtures.Now, badVersion)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.Introspect(api1, Fixtures.Now, badVersion)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => g.Evaluate(api1, Fixtures.Now, badVersion)).Status);
         Assert.Equal(RefTokenStatus.DataProtected, Assert.Throws<RefTokenException>(() => Introspection.IntrospectData(Fixtures.Grant("basic").Data, api1, Fixtures.Now)).Status);
         Assert.Equal(RefTokenStatus.MalformedInput, Assert.Throws<RefTokenException>(() => Introspection.IntrospectData("{", api1, Fixtures.Now)).Status);
         Assert.Equal(RefTokenStatus.InvalidUtf8, Assert.Throws<RefTokenException>(() => Introspection.IntrospectDataUtf8(new byte[] { 0xFF }, null, api1, Fixtures.Now)).Status);

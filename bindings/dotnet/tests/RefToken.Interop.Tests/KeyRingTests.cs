@@ -209,8 +209,8 @@ public class KeyRingTests : IClassFixture<FixtureKeyRing>
     {
         using KeyRing noApp = KeyRing.LoadDirectory(Fixtures.KeyRingDirectory, null);
         Assert.Null(noApp.ApplicationName);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => noApp.CreateProtector().Protect("x", Fixtures.KeyRingNow)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => noApp.CreateProtector().Unprotect("AAAA")).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => noApp.CreateProtector().Protect("x", Fixtures.KeyRingNow)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => noApp.CreateProtector().Unprotect("AAAA")).Status);
         Assert.Equal("x", noApp.CreateProtector("p").Unprotect(noApp.CreateProtector("p").Protect("x", Fixtures.KeyRingNow)));
 
         // The application name alone is a purpose chain.

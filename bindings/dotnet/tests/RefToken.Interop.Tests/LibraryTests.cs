@@ -72,7 +72,7 @@ public class LibraryTests
         t.Join();
         Assert.Equal(string.Empty, before);
 
-        var e = Assert.Throws<RefTokenException>(() => TokenHandles.RandomHex(0));
+        var e = Assert.Throws<RefTokenArgumentException>(() => TokenHandles.RandomHex(0));
         Assert.Equal(RefTokenStatus.InvalidArgument, e.Status);
         Assert.Equal("REFTOKEN_INVALID_ARGUMENT", e.StatusName);
         Assert.False(string.IsNullOrEmpty(e.NativeMessage));
@@ -106,6 +106,80 @@ public class LibraryTests
         var e = new RefTokenException(RefTokenStatus.NotFound, "");
         Assert.Equal("REFTOKEN_NOT_FOUND", e.Message);
         Assert.Equal(RefTokenStatus.NotFound, e.Status);
+    }
+
+    [Fact]
+    public void ArgumentExceptionWithoutMessageIsTheStatusName()
+    {
+        var e = new RefTokenArgumentException(RefTokenStatus.NullArgument, "");
+        Assert.Equal("REFTOKEN_NULL_ARGUMENT", e.Message);
+        Assert.Equal(RefTokenStatus.NullArgument, e.Status);
+        Assert.Null(e.ParamName);
+    }
+
+    public static TheoryData<RefTokenStatus> EveryStatus() => new(Enum.GetValues<RefTokenStatus>());
+
+    [Theory]
+    [MemberData(nameof(EveryStatus))]
+    public void ErrorIsAnArgumentExceptionExactlyForRefusedArguments(RefTokenStatus status)
+    {
+        Exception e = RefTokenLibrary.Error(status, "detail", null);
+        string name = RefTokenLibrary.GetStatusName(status);
+        Assert.Equal(name + ": detail", e.Message);
+        if (status is RefTokenStatus.InvalidArgument or RefTokenStatus.NullArgument)
+        {
+            var a = Assert.IsType<RefTokenArgumentException>(e);
+            Assert.Equal(status, a.Status);
+            Assert.Equal("detail", a.NativeMessage);
+            Assert.Equal(name, a.StatusName);
+        }
+        else
+        {
+            var n = Assert.IsType<RefTokenException>(e);
+            Assert.Equal(status, n.Status);
+            Assert.Equal("detail", n.NativeMessage);
+            Assert.Equal(name, n.StatusName);
+        }
+    }
+
+    [Fact]
+    public void ErrorTakesTheThreadsMessageAndTheParameterName()
+    {
+        Assert.Throws<RefTokenArgumentException>(() => TokenHandles.RandomHex(0));
+        string message = RefTokenLibrary.GetLastErrorMessage();
+        Assert.NotEmpty(message);
+
+        var a = Assert.IsType<RefTokenArgumentException>(RefTokenLibrary.Error(RefTokenStatus.InvalidArgument, "length"));
+        Assert.Equal(message, a.NativeMessage);
+        Assert.Equal("length", a.ParamName);
+        Assert.StartsWith("REFTOKEN_INVALID_ARGUMENT: " + message, a.Message);
+
+        // A data failure has no parameter to blame: the name is not kept.
+        var n = Assert.IsType<RefTokenException>(RefTokenLibrary.Error(RefTokenStatus.MalformedInput, "length"));
+        Assert.Equal(message, n.NativeMessage);
+    }
+
+    [Fact]
+    public void ARefusedArgumentIsCatchableAsArgumentException()
+    {
+        ArgumentException e = Assert.ThrowsAny<ArgumentException>(() => TokenHandles.RandomHex(0));
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.IsType<RefTokenArgumentException>(e).Status);
+    }
+
+    [Fact]
+    public void ARefusedArgumentNamesTheParameterWhereItIsKnown()
+    {
+        var e = Assert.Throws<RefTokenArgumentException>(() => TokenValidator.Create(_ => null, null, 1, TimeSpan.FromSeconds(-1)));
+        Assert.Equal(RefTokenStatus.InvalidArgument, e.Status);
+        Assert.Equal("cacheTtl", e.ParamName);
+    }
+
+    [Fact]
+    public void ADataFailureIsStillARefTokenException()
+    {
+        Exception e = Record.Exception(() => Grant.Parse("not json"));
+        Assert.Equal(RefTokenStatus.MalformedInput, Assert.IsType<RefTokenException>(e).Status);
+        Assert.IsNotAssignableFrom<ArgumentException>(e);
     }
 
     [Fact]

@@ -130,15 +130,15 @@ public class ValidatorTests : IClassFixture<FixtureKeyRing>
         var e = Assert.Throws<RefTokenException>(() => big.Introspect(TokenHandles.NewHandle(), IntrospectionCaller.Client("c"), Fixtures.Now));
         Assert.Equal(RefTokenStatus.InputTooLarge, e.Status);
 
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => TokenValidator.Create(_ => null, null, 1, TimeSpan.FromSeconds(-1))).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => TokenValidator.Create(_ => null, null, 1, TimeSpan.FromSeconds(-1))).Status);
         Assert.Throws<ArgumentNullException>(() => TokenValidator.Create(null!, null, 0, TimeSpan.Zero));
         Assert.Throws<ArgumentOutOfRangeException>(() => TokenValidator.Create(_ => null, null, -1, TimeSpan.Zero));
         GrantRow basic = Fixtures.Grant("basic");
         using TokenValidator v = TokenValidator.Create(new Store(basic.Db).Lookup, _ring.Ring, 0, TimeSpan.Zero);
         var badKind = IntrospectionCaller.Raw(9, "x", "");
         // (Checked once a token is found: an unknown handle answers {"active":false} first.)
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => v.Introspect(basic.Handle, badKind, Fixtures.Now)).Status);
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => v.Validate(basic.Handle, badKind, Fixtures.Now)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => v.Introspect(basic.Handle, badKind, Fixtures.Now)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => v.Validate(basic.Handle, badKind, Fixtures.Now)).Status);
         Assert.Equal(RefTokenStatus.InvalidUtf8, Assert.Throws<RefTokenException>(() => v.TryIntrospect(new byte[] { 0xFF }, IntrospectionCaller.Client("c"), Fixtures.Now, null, new byte[64], out _)).Status);
         Assert.Throws<ArgumentNullException>(() => v.Introspect(null!, IntrospectionCaller.Client("c"), Fixtures.Now));
         Assert.Throws<ArgumentNullException>(() => v.Evict(null!));

@@ -103,6 +103,6 @@ public class PackageTests
         Assert.Equal(
             "{\"iss\":\"https://idsvr.test\",\"nbf\":1740830340,\"iat\":1740830340,\"exp\":1740833940,\"aud\":\"api1\",\"sub\":\"alice\",\"client_id\":\"client1\",\"active\":true,\"scope\":\"api1.read\"}",
             Introspection.IntrospectData(g.ToData(), IntrospectionCaller.Api("api1", "api1.read api1.write"), now));
-        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenException>(() => TokenHandles.RandomHex(0)).Status);
+        Assert.Equal(RefTokenStatus.InvalidArgument, Assert.Throws<RefTokenArgumentException>(() => TokenHandles.RandomHex(0)).Status);
     }
 }
