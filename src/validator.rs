@@ -60,7 +60,32 @@ struct Responses(Mutex<Vec<Memo>>);
 struct Memo {
     version: IdentityServerVersion,
     caller: OwnedCaller,
-    body: Arc<str>,
+    body: Arc<Response>,
+}
+
+/// An introspection response built from a cached token. It holds the token's claims, which
+/// are wiped when the token is dropped; so is this text, when its last reference goes.
+pub struct Response(String);
+
+impl Response {
+    /// The response JSON.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Response {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.0.zeroize();
+    }
 }
 
 /// A caller as a memo remembers it: compared in full, never by a hash, so one caller's
@@ -100,7 +125,7 @@ impl OwnedCaller {
 }
 
 impl Responses {
-    fn get(&self, caller: &Caller<'_>, version: IdentityServerVersion) -> Option<Arc<str>> {
+    fn get(&self, caller: &Caller<'_>, version: IdentityServerVersion) -> Option<Arc<Response>> {
         let memos = self.0.lock().ok()?;
         memos
             .iter()
@@ -108,7 +133,7 @@ impl Responses {
             .map(|m| m.body.clone())
     }
 
-    fn put(&self, caller: &Caller<'_>, version: IdentityServerVersion, body: &Arc<str>) {
+    fn put(&self, caller: &Caller<'_>, version: IdentityServerVersion, body: &Arc<Response>) {
         let Ok(mut memos) = self.0.lock() else {
             return;
         };
@@ -143,7 +168,7 @@ impl Hit {
         caller: &Caller<'_>,
         now: Instant,
         opts: &Options<'_>,
-    ) -> Result<(Verdict<'_>, Arc<str>), Error> {
+    ) -> Result<(Verdict<'_>, Arc<Response>), Error> {
         let verdict = introspection::evaluate(&self.token, caller, now, opts)?;
         if verdict.active() {
             if let Some(body) = self
@@ -154,7 +179,12 @@ impl Hit {
                 return Ok((verdict, body));
             }
         }
-        let body: Arc<str> = introspection::respond(&self.token, caller, now, opts)?.into();
+        let body = Arc::new(Response(introspection::respond(
+            &self.token,
+            caller,
+            now,
+            opts,
+        )?));
         if let (true, Some(r)) = (verdict.active(), &self.responses) {
             r.put(caller, opts.version, &body);
         }
@@ -287,7 +317,7 @@ impl<L: Lookup> Validator<L> {
         opts: &Options<'_>,
     ) -> Result<String, Error> {
         let body = match self.find_hit(handle, now)? {
-            Ok(hit) => hit.introspect(caller, now, opts)?.1.to_string(),
+            Ok(hit) => hit.introspect(caller, now, opts)?.1.as_str().to_owned(),
             Err(_) => INACTIVE.to_owned(),
         };
         if let (Caller::Client { id }, true) = (caller, body == INACTIVE) {
@@ -596,7 +626,7 @@ mod tests {
                     let hit = v.find_hit(&h, now).unwrap().unwrap();
                     let (verdict, body) = hit.introspect(c, now, &o).unwrap();
                     let expected = introspection::respond(&hit.token, c, now, &o).unwrap();
-                    assert_eq!(&*body, expected, "round {round}, {c:?}, {version:?}");
+                    assert_eq!(body.as_str(), expected, "round {round}, {c:?}, {version:?}");
                     assert_eq!(verdict.active(), expected != INACTIVE, "{c:?}");
                 }
             }
@@ -631,7 +661,7 @@ mod tests {
         let hit = v.find_hit(&h, now).unwrap().unwrap();
         let (verdict, body) = hit.introspect(&api, now, &off).unwrap();
         assert!(!verdict.active());
-        assert_eq!(&*body, INACTIVE);
+        assert_eq!(body.as_str(), INACTIVE);
         assert_eq!(v.introspect(&h, &api, now, &on).unwrap(), active);
         // Evicted (revoked): the kept response goes with the entry.
         let key = crate::key::store_key(&h, "reference_token")
